@@ -1,0 +1,55 @@
+"""`callqa` command line: one subcommand per job, each in its own module.
+
+Subcommands are imported lazily so that `callqa watch` never pays for loading the keyword
+model, and a missing optional dependency only breaks the command that needs it.
+Each module exposes `add_arguments(parser)` and `run(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from edge import __version__
+from edge.config import ConfigError
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callqa", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"callqa {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        # Arguments are declared by the command's module; importing it here only when asked
+        # for would hide its options from --help, so import now but keep imports in the
+        # modules themselves light.
+        importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "_module", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except ConfigError as e:
+        print(f"callqa: configuration error:\n{e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

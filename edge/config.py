@@ -1,0 +1,163 @@
+"""The box's configuration: one TOML file, validated once at start.
+
+Every section is a pydantic model, so a bad value is refused with the key's path
+(`lines.0.channels.agent: Input should be a valid integer`) and the file's name, never a
+traceback. Defaults are immutable and suit a single stereo USB line.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(Exception):
+    """A configuration or rubric file that cannot be used; the message names file and key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BoxConfig(_Section):
+    site: str = "site"
+    group: str = "group"
+    id: str = "box"
+    state_dir: Path = Path("/var/lib/callqa")
+
+    @field_validator("site", "group", "id")
+    @classmethod
+    def _topic_safe(cls, v: str) -> str:
+        if not v or any(c in v for c in "/+#\x00 "):
+            raise ValueError("must be non-empty and free of '/', '+', '#', spaces")
+        return v
+
+
+class ChannelMap(_Section):
+    """Which input channel (0-based) carries which side. customer=None: a mono line."""
+
+    agent: int = Field(0, ge=0)
+    customer: int | None = Field(1, ge=0)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "ChannelMap":
+        if self.customer is not None and self.customer == self.agent:
+            raise ValueError("agent and customer must be different channels")
+        return self
+
+
+class LineConfig(_Section):
+    name: str
+    source: Literal["capture", "wav", "replay"] = "capture"
+    device: str | int | None = None  # capture: sounddevice name or index
+    path: Path | None = None  # wav: a file; replay: a folder of recordings
+    realtime: bool = True  # replay: pace as if live, or as fast as possible
+    channels: ChannelMap = ChannelMap()
+
+    @model_validator(mode="after")
+    def _path_for_files(self) -> "LineConfig":
+        if self.source in ("wav", "replay") and self.path is None:
+            raise ValueError(f"source '{self.source}' needs 'path'")
+        return self
+
+
+class AudioConfig(_Section):
+    sample_rate: Literal[8000, 16000] = 16000
+    frame_ms: Literal[10, 20, 30] = 30
+
+
+class VadConfig(_Section):
+    aggressiveness: int = Field(2, ge=0, le=3)
+    hangover_ms: int = Field(240, ge=0, le=2000)  # speech continues this long after the last voiced frame
+    min_speech_ms: int = Field(90, ge=0, le=2000)  # shorter bursts are clicks, not speech
+
+
+class CallsConfig(_Section):
+    end_silence_s: float = Field(10.0, gt=0)
+    max_call_s: float = Field(4 * 3600.0, gt=0)
+
+
+class KeywordsConfig(_Section):
+    enabled: bool = True
+    runtime: Literal["onnx", "tflite"] = "onnx"
+    model: Path | None = None  # None: the model shipped in the package
+
+
+class MqttConfig(_Section):
+    enabled: bool = False
+    url: str = "mqtt://localhost:1883"
+    prefix: str = "callqa/v1"
+    protocol: Literal[5, 311] = 5
+    client_id: str | None = None
+    keepalive_s: int = Field(30, ge=5)
+    username: str | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+class OutboxConfig(_Section):
+    path: Path | None = None  # None: <state_dir>/outbox.sqlite
+    max_messages: int = Field(100_000, ge=10)
+    max_age_h: float = Field(7 * 24.0, gt=0)
+
+
+class RubricConfig(_Section):
+    path: Path | None = None  # None: the rubric shipped in the package
+
+
+class Config(_Section):
+    box: BoxConfig = BoxConfig()
+    audio: AudioConfig = AudioConfig()
+    lines: tuple[LineConfig, ...] = ()
+    vad: VadConfig = VadConfig()
+    calls: CallsConfig = CallsConfig()
+    keywords: KeywordsConfig = KeywordsConfig()
+    mqtt: MqttConfig = MqttConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    rubric: RubricConfig = RubricConfig()
+
+    @model_validator(mode="after")
+    def _unique_lines(self) -> "Config":
+        names = [ln.name for ln in self.lines]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"line names must be unique, repeated: {sorted(dup)}")
+        return self
+
+
+def format_validation_error(source: str, err: ValidationError) -> str:
+    """One line per problem: `file: key.path: what is wrong`."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"{source}: {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: not readable (permission denied)") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+def parse_config(data: dict, source: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(source, e)) from None
+
+
+def load_config(path: Path | str) -> Config:
+    path = Path(path)
+    return parse_config(read_toml(path), str(path))
