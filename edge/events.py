@@ -111,3 +111,20 @@ class Alert:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class ScoreSink:
+    """Where the pipeline hands its results: stdout JSON lines, the MQTT outbox, a test list.
+
+    `score` is a CallScore as a JSON-ready dict (edge/schemas/callscore.v1.json). Sinks must
+    not block the audio path for long: the MQTT sink only writes to its outbox here.
+    """
+
+    def on_alert(self, alert: Alert) -> None:  # a live alert, while the call goes on
+        pass
+
+    def on_score(self, score: dict[str, Any]) -> None:  # a finished call
+        pass
+
+    def on_call_start(self, line: str, call_id: str, t: float) -> None:
+        pass
