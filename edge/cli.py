@@ -17,6 +17,7 @@ from edge.config import ConfigError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "eval-kws": ("edge.keywords.evaluate", "measure keyword spotting on a manifest of clips (recall, false alarms/h, DET)"),
 }
 
 

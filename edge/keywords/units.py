@@ -9,11 +9,14 @@ keyword to the model (喂 wei and 为 wei sound alike once tones are dropped).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from pypinyin import Style, lazy_pinyin
 
 BLANK = "<b>"
+# Syllable initials (pypinyin, strict=False, so y and w count); m and n also end 嗯/呣 but
+# almost always start a syllable.
+INITIALS = frozenset("b p m f d t n l g k h j q x zh ch sh r z c s y w".split())
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _SEPARATORS = re.compile(r"[\s，。、！？,.!?；;：:“”\"'（）()]+")
 
@@ -64,3 +67,9 @@ def phrase_units(phrase: str, inventory: Sequence[str]) -> list[str]:
     if not units or unknown:
         raise UnrepresentablePhrase(f"phrase {phrase!r} needs units the model lacks: {unknown}")
     return units
+
+
+def unit_index_of(inventory: Sequence[str], units: Iterable[str]) -> list[int]:
+    """Model output index of each unit: the inventory's position + 1 (output 0 is the blank)."""
+    position = {u: i + 1 for i, u in enumerate(inventory)}
+    return [position[u] for u in units if u in position]

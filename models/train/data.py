@@ -16,9 +16,10 @@ from scipy import signal
 from scipy.io import wavfile
 
 from edge.keywords import features
+from edge.keywords.manifest import read_manifest, read_wav
 from edge.keywords.units import text_units
 from models.train.corpus import Utterance
-from models.train.linesim import LineSim
+from edge.keywords.linesim import LineSim
 from scripts.synth import Voice, speak, trim_silence
 
 RATE = 16000
@@ -42,27 +43,6 @@ def synthesize(utts: list[Utterance], workers: int) -> list[np.ndarray]:
     """Audio for each utterance, in order (espeak-ng runs `workers` at a time)."""
     with ProcessPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(_synth_one, utts, chunksize=64))
-
-
-def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    """Mono float32 samples of a PCM/float WAV file and its rate."""
-    rate, data = wavfile.read(path)
-    if data.ndim > 1:
-        data = data.mean(axis=1)
-    if data.dtype == np.int16:
-        data = data.astype(np.float32) / 32768.0
-    elif data.dtype == np.int32:
-        data = data.astype(np.float32) / 2147483648.0
-    return data.astype(np.float32), int(rate)
-
-
-def read_manifest(path: Path) -> list[tuple[Path, str]]:
-    """(wav path, transcript) rows of a TSV manifest with `file` and `transcript` columns."""
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    if not rows or not {"file", "transcript"} <= set(rows[0]):
-        raise ValueError(f"{path}: needs a header with 'file' and 'transcript' columns")
-    return [(path.parent / r["file"], r["transcript"]) for r in rows]
 
 
 def load_real_corpus(path: Path) -> list[Clip]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+HOP_FRAMES = 20  # output frames per model call on the box (0.2 s)
 STAGES = ("corpus", "synth", "train", "export", "quantize", "tflite", "calibrate")
 SCALES = {
     # name: train positives, train negatives, eval positives (per split), eval negatives, epochs
@@ -115,6 +116,69 @@ def stage_export(args, work: Path) -> None:
     _log(f"export: {args.out / 'kws.onnx'}")
 
 
+def _manifest(args) -> dict:
+    path = args.out / "kws.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_manifest(args, **updates) -> None:
+    from edge.keywords.model_info import UNITS
+    from models.train.net import CONTEXT
+
+    m = _manifest(args)
+    m.update(units=list(UNITS), context=CONTEXT, hop=HOP_FRAMES)
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(m.get(key), dict):
+            m[key].update(value)
+        else:
+            m[key] = value
+    (args.out / "kws.json").write_text(json.dumps(m, ensure_ascii=False, indent=1))
+
+
+def _window() -> int:
+    from models.train.net import CONTEXT
+
+    return HOP_FRAMES + 2 * CONTEXT
+
+
+def stage_quantize(args, work: Path) -> None:
+    from models.train.quantize import calibration_windows, quantize_onnx
+
+    windows = calibration_windows(work / "dev" / "manifest.tsv", _window())
+    np.save(work / "calibration_windows.npy", windows)
+    quantize_onnx(args.out / "kws.onnx", args.out / "kws.int8.onnx", windows)
+    _write_manifest(args, files={"onnx": {"float": "kws.onnx", "int8": "kws.int8.onnx"}})
+
+
+def stage_tflite(args, work: Path) -> None:
+    from models.train.quantize import export_tflite
+
+    windows = np.load(work / "calibration_windows.npy")
+    export_tflite(work / "kws.pt", windows, args.out / "kws.tflite", args.out / "kws.int8.tflite", _window(),
+                  args.tf_python)
+    _write_manifest(args, files={"tflite": {"float": "kws.tflite", "int8": "kws.int8.tflite"}})
+
+
+def stage_calibrate(args, work: Path) -> None:
+    """Per-category thresholds on the dev split: held-out voices, training noise types, 8 kHz line."""
+    from edge.config import KeywordsConfig
+    from edge.keywords.evaluate import FLOOR, calibrate, category_table, load_phrases, spot_clips
+    from edge.keywords.linesim import LineSim
+    from edge.keywords.manifest import read_manifest
+    from edge.keywords.spotter import KeywordSpotter
+
+    phrases = load_phrases()
+    spotter = KeywordSpotter.from_config(KeywordsConfig(model=args.out / "kws.json"), phrases, {c: FLOOR for c in phrases})
+    run = spot_clips(spotter, read_manifest(work / "dev" / "manifest.tsv"), 8000, LineSim(rate=8000), args.seed)
+    thresholds = calibrate(run, args.max_fa_per_hour)
+    table = category_table(run, thresholds)
+    for cat, r in table["categories"].items():
+        _log(f"dev {cat}: threshold {r['threshold']:.2f} recall {r['recall']} FA/h {r['fa_per_hour']}")
+    train_log = json.loads((work / "train_log.json").read_text()) if (work / "train_log.json").exists() else {}
+    _write_manifest(args, thresholds=thresholds, training={**train_log, "scale": args.scale, "seed": args.seed},
+                    calibration={"dev_hours": round(run.hours, 2), "max_fa_per_hour": args.max_fa_per_hour})
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m models.train.run", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("models"))
@@ -129,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real-manifest", help="TSV of real recordings (file, transcript) to train on too")
     p.add_argument("--real-repeat", type=int, default=5)
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--max-fa-per-hour", type=float, default=0.5, help="dev-set false alarm target per category")
+    p.add_argument("--tf-python", default="/opt/tfconv/bin/python",
+                   help="a Python with tensorflow for the TFLite conversion (pip install tensorflow-cpu)")
     args = p.parse_args(argv)
     stages = args.stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     bad = [s for s in stages if s not in STAGES]

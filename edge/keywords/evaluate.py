@@ -1,0 +1,228 @@
+"""`callqa eval-kws MANIFEST`: how well the keyword model finds the rubric's phrases.
+
+Each clip of the manifest is streamed through a KeywordSpotter as one speech segment (in
+0.5 s chunks, as the box would), optionally after the headset-line simulation with noise
+types never used in training. A detection counts as correct when its phrase is in the clip's
+transcript (up to as many times as it occurs there), otherwise it is a false alarm. Reported
+per phrase and per category: recall, false alarms per hour of audio, and a DET curve.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.config import ConfigError, KeywordsConfig
+from edge.events import Side
+from edge.keywords.linesim import TEST_NOISES, LineSim
+from edge.keywords.manifest import read_manifest, read_wav
+from edge.keywords.spotter import KeywordSpotter
+from edge.keywords.units import syllables
+
+PHRASES_FILE = Path(__file__).with_name("phrases.toml")
+FLOOR = 0.05  # detections below this confidence are not even recorded
+GRID = np.round(np.arange(FLOOR, 1.0001, 0.01), 2)
+CHUNK_S = 0.5
+
+
+def load_phrases(path: Path = PHRASES_FILE) -> dict[str, list[str]]:
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except (FileNotFoundError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read phrase list ({e})") from None
+    return {str(cat): [str(p) for p in v] for cat, v in raw.items()}
+
+
+@dataclass(frozen=True)
+class Detection:
+    clip: int
+    phrase: str
+    category: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Run:
+    """Every detection above FLOOR on a set of clips, with the clips' truth."""
+
+    detections: tuple[Detection, ...]
+    transcripts: tuple[str, ...]
+    hours: float
+    phrases: Mapping[str, Sequence[str]]
+    seconds_of_compute: float
+
+
+def spot_clips(spotter: KeywordSpotter, rows: list[tuple[Path, str]], rate: int, line: LineSim | None,
+               seed: int) -> Run:
+    """Stream each clip (resampled to `rate`, through `line` if given) and keep every detection."""
+    from scipy import signal
+
+    detections, seconds, compute = [], 0.0, 0.0
+    for i, (path, _) in enumerate(rows):
+        x, in_rate = read_wav(path)
+        if line is not None:
+            y = line(x, in_rate, np.random.default_rng([seed, i]))
+        else:
+            if in_rate != rate:
+                g = np.gcd(in_rate, rate)
+                x = signal.resample_poly(x, rate // g, in_rate // g)
+            y = np.round(np.clip(x, -1, 1) * 32767).astype(np.int16)
+        seconds += len(y) / rate
+        step = int(CHUNK_S * rate)
+        t0 = time.process_time()
+        hits = []
+        for at in range(0, len(y), step):
+            hits += spotter.process(Side.AGENT, y[at : at + step], rate, at / rate)
+        hits += spotter.flush(Side.AGENT)
+        compute += time.process_time() - t0
+        detections += [Detection(i, h.phrase, h.category, h.confidence) for h in hits]
+    return Run(tuple(detections), tuple(t for _, t in rows), seconds / 3600, spotter_phrases(spotter), compute)
+
+
+def spotter_phrases(spotter: KeywordSpotter) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for kw in spotter.keywords:
+        out[kw.category].append(kw.phrase)
+    return dict(out)
+
+
+def _counts(run: Run, phrases: Sequence[str]) -> tuple[int, np.ndarray, np.ndarray, int]:
+    """For these phrases: (occurrences, true positives per GRID threshold, false alarms per
+    GRID threshold, false alarms at the floor that are homophones in the transcript)."""
+    truth = {(i, p): t.count(p) for i, t in enumerate(run.transcripts) for p in phrases}
+    by_key: dict[tuple[int, str], list[float]] = defaultdict(list)
+    for d in run.detections:
+        if d.phrase in phrases:
+            by_key[(d.clip, d.phrase)].append(d.confidence)
+    tp, fa = np.zeros(len(GRID), int), np.zeros(len(GRID), int)
+    homophone = 0
+    for key, confs in by_key.items():
+        n_above = (np.asarray(confs)[None, :] >= GRID[:, None]).sum(axis=1)
+        tp += np.minimum(n_above, truth[key])
+        fa += np.maximum(n_above - truth[key], 0)
+        if truth[key] == 0 and "".join(syllables(key[1])) in "".join(syllables(run.transcripts[key[0]])):
+            homophone += len(confs)
+    return sum(truth.values()), tp, fa, homophone
+
+
+def category_table(run: Run, thresholds: Mapping[str, float]) -> dict:
+    """Per category and per phrase: occurrences, recall and false alarms/h at its threshold."""
+    report: dict = {"hours": round(run.hours, 3), "categories": {}}
+    for cat, phrases in run.phrases.items():
+        thr = float(thresholds.get(cat, thresholds.get("default", 0.5)))
+        k = int(np.argmin(np.abs(GRID - thr)))
+        n, tp, fa, homophones = _counts(run, phrases)
+        per_phrase = {}
+        for p in phrases:
+            pn, ptp, pfa, _ = _counts(run, [p])
+            per_phrase[p] = {"occurrences": pn, "recall": round(ptp[k] / pn, 3) if pn else None,
+                             "false_alarms": int(pfa[k]), "fa_per_hour": round(pfa[k] / run.hours, 2)}
+        report["categories"][cat] = {
+            "threshold": thr, "occurrences": n, "recall": round(tp[k] / n, 3) if n else None,
+            "false_alarms": int(fa[k]), "fa_per_hour": round(fa[k] / run.hours, 2),
+            "homophone_false_alarms_at_floor": homophones, "phrases": per_phrase,
+        }
+    return report
+
+
+def calibrate(run: Run, max_fa_per_hour: float) -> dict[str, float]:
+    """Per category, the lowest threshold whose false alarms/h stay within the target
+    (precision first), never below 0.3."""
+    out = {}
+    for cat, phrases in run.phrases.items():
+        _, _, fa, _ = _counts(run, phrases)
+        ok = np.flatnonzero((fa / run.hours <= max_fa_per_hour) & (GRID >= 0.3))
+        out[cat] = float(GRID[ok[0]]) if ok.size else 1.0
+    return out
+
+
+def det_plot(run: Run, thresholds: Mapping[str, float], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for cat, phrases in run.phrases.items():
+        n, tp, fa, _ = _counts(run, phrases)
+        if not n:
+            continue
+        miss = 1 - tp / n
+        line, = ax.plot(fa / run.hours + 0.01, miss + 1e-3, label=cat)
+        k = int(np.argmin(np.abs(GRID - thresholds.get(cat, 0.5))))
+        ax.plot(fa[k] / run.hours + 0.01, miss[k] + 1e-3, "o", color=line.get_color())
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("false alarms per hour (+0.01)")
+    ax.set_ylabel("miss rate (+0.001)")
+    ax.set_title(title, fontsize=9)
+    ax.axvline(1.0, color="grey", lw=0.5, ls="--")
+    ax.axhline(0.1, color="grey", lw=0.5, ls="--")
+    ax.grid(True, which="both", lw=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("manifest", type=Path, help="TSV with 'file' and 'transcript' columns")
+    p.add_argument("--rate", type=int, choices=(8000, 16000), default=8000, help="line rate to evaluate at")
+    p.add_argument("--line-sim", choices=("test", "none"), default="test",
+                   help="'test': headset-line simulation with held-out noise types; 'none': audio as recorded")
+    p.add_argument("--runtime", choices=("onnx", "tflite"), default="onnx")
+    p.add_argument("--precision", choices=("int8", "float"), default="int8")
+    p.add_argument("--model", type=Path, default=None, help="model manifest (default models/kws.json)")
+    p.add_argument("--phrases", type=Path, default=PHRASES_FILE, help="TOML: category = [phrases]")
+    p.add_argument("--out", type=Path, default=Path("out/eval-kws"), help="report JSON and DET curve PNG go here")
+    p.add_argument("--name", default=None, help="report file name stem (default: manifest folder + rate)")
+    p.add_argument("--limit", type=int, default=0, help="only the first N clips")
+    p.add_argument("--seed", type=int, default=2024)
+
+
+def evaluate(args) -> dict:
+    rows = read_manifest(args.manifest)
+    if args.limit:
+        rows = rows[: args.limit]
+    phrases = load_phrases(args.phrases)
+    cfg = KeywordsConfig(runtime=args.runtime, precision=args.precision, model=args.model)
+    spotter = KeywordSpotter.from_config(cfg, phrases, {c: FLOOR for c in phrases})
+    line = LineSim(rate=args.rate, noises=TEST_NOISES) if args.line_sim == "test" else None
+    run = spot_clips(spotter, rows, args.rate, line, args.seed)
+    thresholds = spotter.info.thresholds
+    report = category_table(run, thresholds)
+    report.update(manifest=str(args.manifest), clips=len(rows), rate=args.rate, line_sim=args.line_sim,
+                  runtime=args.runtime, precision=args.precision,
+                  real_time_factor=round(run.seconds_of_compute / (run.hours * 3600), 5))
+    name = args.name or f"{args.manifest.parent.name}-{args.rate}-{args.line_sim}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{name}.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))
+    det_plot(run, thresholds, f"{name}: {len(rows)} clips, {run.hours:.2f} h, {args.runtime}/{args.precision}",
+             args.out / f"{name}.png")
+    return report
+
+
+def run(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    report = evaluate(args)
+    table = Table(title=f"{args.manifest} at {args.rate} Hz, line sim {args.line_sim}: {report['hours']} h")
+    for col in ("category", "threshold", "occurrences", "recall", "false alarms", "FA/h", "homophone FA*"):
+        table.add_column(col)
+    for cat, r in report["categories"].items():
+        table.add_row(cat, f"{r['threshold']:.2f}", str(r["occurrences"]), str(r["recall"]),
+                      str(r["false_alarms"]), str(r["fa_per_hour"]), str(r["homophone_false_alarms_at_floor"]))
+    console = Console()
+    console.print(table)
+    console.print(f"* detections at confidence ≥ {FLOOR} whose phrase sounds like (toneless) part of the "
+                  f"transcript. Report and DET curve in {args.out}/")
+    return 0

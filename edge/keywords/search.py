@@ -1,0 +1,108 @@
+"""Open-vocabulary keyword search over CTC posteriors.
+
+Every keyword is a left-to-right CTC path (unit, optional blank, unit, …) that may start at any
+frame. One Viterbi pass for all keywords at once (their states side by side in one vector)
+scores each path against the free "filler" path that takes the best output of every frame:
+
+    confidence = exp( Σ_frames [log p(path state) − log max_u p(u)] / number of units )
+
+so 1.0 means the keyword's units are exactly what the model heard, and every unit the model
+heard as something else multiplies the confidence down. Paths older than the keyword could
+last are dropped, so scattered units far apart never add up to a phrase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_NEG = -1e30
+MAX_FRAMES_PER_UNIT = 30  # 0.3 s: slow, drawn-out speech still fits, a long pause does not
+
+
+@dataclass(frozen=True)
+class Keyword:
+    phrase: str
+    category: str
+    label_ids: tuple[int, ...]  # model outputs, 1-based (0 is the blank)
+    starts_with_final: bool = False  # a syllable without initial (啊 a, 欧 ou)
+
+
+class KeywordSearch:
+    """Streaming search state for one audio stream. `step` takes consecutive posterior frames."""
+
+    def __init__(self, keywords: list[Keyword], initial_ids: frozenset[int] = frozenset()) -> None:
+        """`initial_ids`: the outputs that are syllable initials. A keyword that starts with a
+        bare final (啊 is just 'a') may only start where the model heard no initial right
+        before it, so 啊 is not found inside every 'ba', 'da', 'na'."""
+        if not keywords:
+            raise ValueError("no keywords to search for")
+        self.keywords = tuple(keywords)
+        # States of each keyword: unit 1, blank, unit 2, blank, …, unit n; all keywords side by side.
+        labels, first, skip_ok, kw_of = [], [], [], []
+        for k, kw in enumerate(keywords):
+            ids = np.array(kw.label_ids)
+            lab = np.zeros(2 * len(ids) - 1, int)
+            lab[0::2] = ids
+            skip = np.zeros(len(lab), bool)
+            # a unit may follow the previous unit directly (skipping the blank) unless both are
+            # the same unit, which CTC can only tell apart with a blank between them
+            skip[2::2] = ids[1:] != ids[:-1]
+            labels.append(lab)
+            first.append(np.arange(len(lab)) == 0)
+            skip_ok.append(skip)
+            kw_of.append(np.full(len(lab), k))
+        labels, kw_of = np.concatenate(labels), np.concatenate(kw_of)
+        self._labels = labels
+        self._first = np.concatenate(first)
+        self._last = np.flatnonzero(np.r_[kw_of[1:] != kw_of[:-1], True])
+        self._skip_ok = np.concatenate(skip_ok)
+        self._kw_of = kw_of
+        n_units = np.array([len(kw.label_ids) for kw in keywords], float)
+        self._n_units = n_units
+        self._max_len = (n_units * MAX_FRAMES_PER_UNIT).astype(int)[self._kw_of]
+        self._needs_boundary = self._first & np.array([kw.starts_with_final for kw in keywords])[kw_of]
+        self._initial_ids = initial_ids
+        self.reset()
+
+    def reset(self) -> None:
+        n = len(self._labels)
+        self._score = np.full(n, _NEG)
+        self._start = np.zeros(n, int)
+        self._after_initial = False  # was the last non-blank output heard an initial?
+        self.frame = 0  # index of the next frame
+
+    def step(self, log_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """log_probs [n, outputs] → (confidence [n, keywords], start frame [n, keywords]) of
+        the best path of each keyword ending at each of these frames."""
+        rel = log_probs[:, self._labels] - log_probs.max(axis=1, keepdims=True)
+        conf = np.empty((len(log_probs), len(self.keywords)))
+        starts = np.empty((len(log_probs), len(self.keywords)), int)
+        s, st = self._score, self._start
+        heard = log_probs.argmax(axis=1)
+        for i in range(len(log_probs)):  # frames depend on each other; states are vectorised
+            t = self.frame + i
+            stay, stay_st = s, st
+            prev1 = np.where(self._first, _NEG, np.roll(s, 1))
+            prev1_st = np.roll(st, 1)
+            prev2 = np.where(self._skip_ok, np.roll(s, 2), _NEG)
+            prev2_st = np.roll(st, 2)
+            best = np.maximum(stay, np.maximum(prev1, prev2))
+            best_st = np.where(best == stay, stay_st, np.where(best == prev1, prev1_st, prev2_st))
+            # entering from the filler costs nothing
+            enter = self._first & (best < 0.0)
+            if self._after_initial:
+                enter &= ~self._needs_boundary
+            if heard[i]:
+                self._after_initial = int(heard[i]) in self._initial_ids
+            best = np.where(enter, 0.0, best)
+            best_st = np.where(enter, t, best_st)
+            s = best + rel[i]
+            st = best_st
+            s = np.where(t - st >= self._max_len, _NEG, s)
+            conf[i] = np.exp(np.minimum(s[self._last], 0.0) / self._n_units)
+            starts[i] = st[self._last]
+        self._score, self._start = s, st
+        self.frame += len(log_probs)
+        return conf, starts
