@@ -159,8 +159,8 @@ def test_eval_kws_reports_recall_false_alarms_and_det_curve(tmp_path):
                            "--line-sim", "none", "--out", str(out), "--name", "tiny"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "tiny.json").read_text())
-    assert report["categories"]["greeting"]["occurrences"] == 2
-    assert report["categories"]["greeting"]["recall"] >= 0.5
+    assert report["categories"]["greeting"]["text"]["occurrences"] == 2
+    assert report["categories"]["greeting"]["text"]["recall"] >= 0.5
     assert (out / "tiny.png").stat().st_size > 1000
 
 

@@ -2,12 +2,14 @@
 
 Every keyword is a left-to-right CTC path (unit, optional blank, unit, …) that may start at any
 frame. One Viterbi pass for all keywords at once (their states side by side in one vector)
-scores each path against the free "filler" path that takes the best output of every frame:
+finds, for each keyword ending at each frame, the best such path, scored as
 
-    confidence = exp( Σ_frames [log p(path state) − log max_u p(u)] / number of units )
+    confidence = exp( Σ_frames cost / number of units ),
+    cost = log p(unit) on a unit's frames,
+           log p(blank) − log max_u p(u) on the blanks between units (0 where blank is best),
 
-so 1.0 means the keyword's units are exactly what the model heard, and every unit the model
-heard as something else multiplies the confidence down. Paths older than the keyword could
+i.e. the geometric mean of the units' posteriors, where the gaps between them cost only what
+the model heard there instead. 1.0 means every unit was heard with certainty. Paths older than the keyword could
 last are dropped, so scattered units far apart never add up to a phrase.
 """
 
@@ -58,6 +60,10 @@ class KeywordSearch:
         self._first = np.concatenate(first)
         self._last = np.flatnonzero(np.r_[kw_of[1:] != kw_of[:-1], True])
         self._skip_ok = np.concatenate(skip_ok)
+        self._is_blank = labels == 0
+        # predecessor state indices (wrapping at 0 is harmless: _first/_skip_ok mask those)
+        self._back1 = np.arange(len(labels)) - 1
+        self._back2 = np.arange(len(labels)) - 2
         self._kw_of = kw_of
         n_units = np.array([len(kw.label_ids) for kw in keywords], float)
         self._n_units = n_units
@@ -76,7 +82,7 @@ class KeywordSearch:
     def step(self, log_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """log_probs [n, outputs] → (confidence [n, keywords], start frame [n, keywords]) of
         the best path of each keyword ending at each of these frames."""
-        rel = log_probs[:, self._labels] - log_probs.max(axis=1, keepdims=True)
+        rel = log_probs[:, self._labels] - np.where(self._is_blank, log_probs.max(axis=1, keepdims=True), 0.0)
         conf = np.empty((len(log_probs), len(self.keywords)))
         starts = np.empty((len(log_probs), len(self.keywords)), int)
         s, st = self._score, self._start
@@ -84,10 +90,10 @@ class KeywordSearch:
         for i in range(len(log_probs)):  # frames depend on each other; states are vectorised
             t = self.frame + i
             stay, stay_st = s, st
-            prev1 = np.where(self._first, _NEG, np.roll(s, 1))
-            prev1_st = np.roll(st, 1)
-            prev2 = np.where(self._skip_ok, np.roll(s, 2), _NEG)
-            prev2_st = np.roll(st, 2)
+            prev1 = np.where(self._first, _NEG, s[self._back1])
+            prev1_st = st[self._back1]
+            prev2 = np.where(self._skip_ok, s[self._back2], _NEG)
+            prev2_st = st[self._back2]
             best = np.maximum(stay, np.maximum(prev1, prev2))
             best_st = np.where(best == stay, stay_st, np.where(best == prev1, prev1_st, prev2_st))
             # entering from the filler costs nothing

@@ -99,7 +99,8 @@ def stage_train(args, work: Path) -> None:
     data = Augmented(clips, unit_ids, args.seed)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     epochs = args.epochs or SCALES[args.scale][4]
-    settings = TrainSettings(epochs=epochs, workers=args.workers, seed=args.seed, max_minutes=args.max_minutes)
+    settings = TrainSettings(epochs=epochs, workers=args.workers, seed=args.seed, max_minutes=args.max_minutes,
+                             init=args.init, lr=args.lr)
     _log(f"train: {len(clips)} clips on {device}, {epochs} epochs, {args.workers} data workers")
     model, log = train(data, len(unit_ids), settings, device)
     log.update(device=device, clips=len(clips), host_cpus=__import__("os").cpu_count())
@@ -173,7 +174,8 @@ def stage_calibrate(args, work: Path) -> None:
     thresholds = calibrate(run, args.max_fa_per_hour)
     table = category_table(run, thresholds)
     for cat, r in table["categories"].items():
-        _log(f"dev {cat}: threshold {r['threshold']:.2f} recall {r['recall']} FA/h {r['fa_per_hour']}")
+        _log(f"dev {cat}: threshold {r['threshold']:.2f} recall {r['sound']['recall']} FA/h {r['sound']['fa_per_hour']}"
+             f" (by characters: {r['text']['recall']}, {r['text']['fa_per_hour']})")
     train_log = json.loads((work / "train_log.json").read_text()) if (work / "train_log.json").exists() else {}
     _write_manifest(args, thresholds=thresholds, training={**train_log, "scale": args.scale, "seed": args.seed},
                     calibration={"dev_hours": round(run.hours, 2), "max_fa_per_hour": args.max_fa_per_hour})
@@ -193,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real-manifest", help="TSV of real recordings (file, transcript) to train on too")
     p.add_argument("--real-repeat", type=int, default=5)
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--init", help="continue training from these weights (kws.pt) instead of from scratch")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     p.add_argument("--max-fa-per-hour", type=float, default=0.5, help="dev-set false alarm target per category")
     p.add_argument("--tf-python", default="/opt/tfconv/bin/python",
                    help="a Python with tensorflow for the TFLite conversion (pip install tensorflow-cpu)")

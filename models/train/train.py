@@ -23,6 +23,7 @@ class TrainSettings:
     workers: int = 1
     seed: int = 1234
     max_minutes: float = 75.0  # stop (and say so) rather than overrun the budget
+    init: str | None = None  # weights to continue from (fine-tuning, e.g. on a site's recordings)
 
 
 def _collate(batch):
@@ -77,8 +78,13 @@ def feature_stats(data: Augmented, n: int = 200) -> tuple[np.ndarray, np.ndarray
 
 def train(data: Augmented, n_outputs: int, settings: TrainSettings, device: str) -> tuple[KwsNet, dict]:
     torch.manual_seed(settings.seed)
-    mean, std = feature_stats(data)
-    model = KwsNet(n_outputs, mean, std).to(device)
+    if settings.init:
+        model = KwsNet(n_outputs)
+        model.load_state_dict(torch.load(settings.init, map_location="cpu"))
+        model = model.to(device)
+    else:
+        mean, std = feature_stats(data)
+        model = KwsNet(n_outputs, mean, std).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=1e-4)
     steps = settings.epochs * ((len(data) + settings.batch - 1) // settings.batch)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
