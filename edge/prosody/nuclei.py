@@ -31,7 +31,7 @@ PERIODIC_NEAR_FRAMES = 2
 DRAWN_MIN_S = 0.6  # a held syllable this long is drawn out (拖音)
 STEADY_WINDOW_S = 0.25  # steadiness is judged over windows this long …
 STEADY_PITCH_ST = 1.5  # … whose pitch stays within this span (semitones) …
-STEADY_LEVEL_DB = 6.0  # … and whose intensity stays within this span (dB)
+STEADY_LEVEL_DB = 10.0  # … and whose intensity stays within this span (dB): a held vowel fades, a syllable boundary dips deeper
 
 
 def vowel_intensity_db(x: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -17,6 +17,7 @@ F0_MIN_HZ = 60.0
 F0_MAX_HZ = 500.0
 PITCH_RATE = 8000
 YIN_THRESHOLD = 0.15  # first dip of the normalised difference below this is the period (YIN's step 4)
+YIN_SLACK = 0.02  # … or, failing that, this far above the lowest value
 VOICING_MAX = 0.45  # aperiodicity above this at the chosen lag: unvoiced
 MIN_VOICED_FRAMES = 3  # shorter voiced blips are noise, not a syllable
 
@@ -64,13 +65,15 @@ def track_f0(x: np.ndarray, sample_rate: int, n_frames: int, analyse_mask: np.nd
     dn = np.ones_like(d)
     dn[:, 1:] = d[:, 1:] * tau[1:] / np.maximum(cum, 1e-20)
     dn[:, :_TAU_MIN] = np.inf
-    # YIN step 4: the first run below the threshold, its minimum; else the global minimum
-    below = dn < YIN_THRESHOLD
-    has = below.any(axis=1)
+    # YIN step 4: the first run of lags below the threshold, its minimum. Where no lag gets
+    # under the threshold, the threshold is raised to just above the best lag's value, so a
+    # weakly periodic frame still prefers the shortest good period (no octave-down jumps).
+    threshold = np.maximum(YIN_THRESHOLD, dn.min(axis=1) + YIN_SLACK)[:, None]
+    below = dn < threshold
     first = np.argmax(below, axis=1)
     run_id = np.cumsum(np.diff(below.astype(np.int8), axis=1, prepend=0) == 1, axis=1)
     in_first = below & (run_id == run_id[np.arange(len(idx)), first][:, None])
-    best = np.where(has, np.argmin(np.where(in_first, dn, np.inf), axis=1), np.argmin(dn, axis=1))
+    best = np.argmin(np.where(in_first, dn, np.inf), axis=1)
     best = np.clip(best, _TAU_MIN, _TAU_MAX - 1)
     rows = np.arange(len(idx))
     a, b, c = dn[rows, best - 1], dn[rows, best], dn[rows, best + 1]
