@@ -17,6 +17,7 @@ from edge.config import ConfigError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "store": ("edge.store.service", "central QA: store every box's scores and alerts from the broker"),
 }
 
 
