@@ -18,6 +18,7 @@ from edge.config import ConfigError
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "store": ("edge.store.service", "central QA: store every box's scores and alerts from the broker"),
+    "report": ("edge.store.report", "central QA: daily, weekly and monthly quality reports from the store"),
 }
 
 

@@ -28,6 +28,7 @@ class Database:
     dialect = ""
     # Errors that mean "this row is unacceptable", as opposed to "the database is unavailable".
     data_errors: tuple[type[Exception], ...] = ()
+    missing_table_errors: tuple[type[Exception], ...] = ()
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         raise NotImplementedError
@@ -46,6 +47,13 @@ class Database:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def applied_migrations(self) -> list[int]:
+        """Versions applied; [] for a database no store has used yet."""
+        try:
+            return [v for (v,) in self.rows("SELECT version FROM schema_migrations ORDER BY version")]
+        except self.missing_table_errors:
+            return []
 
     def migrate(self) -> list[str]:
         """Apply every migration not yet applied; returns the names applied now."""
@@ -73,6 +81,7 @@ class Database:
 class SqliteDatabase(Database):
     dialect = "sqlite"
     data_errors = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError)
+    missing_table_errors = (sqlite3.OperationalError,)
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,6 +124,7 @@ class PostgresDatabase(Database):
         import psycopg  # only the PostgreSQL path needs it
 
         self.data_errors = (psycopg.IntegrityError, psycopg.DataError)
+        self.missing_table_errors = (psycopg.errors.UndefinedTable,)
         try:
             self.conn = psycopg.connect(dsn, autocommit=True)
         except psycopg.OperationalError as e:
@@ -159,8 +169,9 @@ def redact(url: str) -> str:
     return url
 
 
-def open_database(url: str) -> Database:
-    """`sqlite:///abs/path.sqlite`, `sqlite:relative.sqlite`, a bare file path, or `postgresql://…`."""
+def open_database(url: str, create: bool = True) -> Database:
+    """`sqlite:///abs/path.sqlite`, `sqlite:relative.sqlite`, a bare file path, or `postgresql://…`.
+    create=False: a SQLite file must exist already (a report never makes an empty store)."""
     scheme = urlparse(url).scheme
     if scheme in ("postgresql", "postgres"):
         return PostgresDatabase(url)
@@ -172,6 +183,8 @@ def open_database(url: str) -> Database:
         raise ConfigError(f"--db {redact(url)}: unknown database kind '{scheme}' (use sqlite:///PATH or postgresql://...)")
     if not path:
         raise ConfigError(f"--db {url}: no file path")
+    if not create and not Path(path).is_file():
+        raise ConfigError(f"--db {url}: no such SQLite file")
     try:
         return SqliteDatabase(Path(path))
     except (OSError, sqlite3.Error) as e:

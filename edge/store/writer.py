@@ -27,8 +27,8 @@ INSERT_CALL = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO NOTHING"
 )
 INSERT_FAILED_ITEM = (
-    "INSERT INTO failed_items (msg_id, item_id, name, section, deduction, points, fatal, site, grp, line, start_utc)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id, item_id) DO NOTHING"
+    "INSERT INTO failed_items (msg_id, item_id, name, section, deduction, points, fatal, site, grp, box, line, start_utc)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id, item_id) DO NOTHING"
 )
 INSERT_ALERT = (
     "INSERT INTO alerts (msg_id, site, grp, box, line, call_id, alert_id, item, severity, reason, t,"
@@ -81,7 +81,7 @@ def score_rows(env: Envelope, received_utc: str) -> tuple[tuple, list[tuple]]:
     )
     failed = [
         (env.msg_id, it["id"], it["name"], it["section"], it["deduction"], it["points"], int(it["fatal"]),
-         env.site, env.group, env.line, start)
+         env.site, env.group, env.box, env.line, start)
         for it in b["items"] if it["status"] == "failed"
     ]
     return call, failed

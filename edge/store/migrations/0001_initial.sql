@@ -31,7 +31,7 @@ CREATE INDEX calls_start ON calls (start_utc);
 CREATE INDEX calls_call_id ON calls (box, call_id);
 
 -- The failed rubric items of each call, copied out of the body for the problem counts and
--- top-problem lists; site/grp/line/start_utc repeated so those queries need no join.
+-- top-problem lists; site/grp/box/line/start_utc repeated so those queries need no join.
 CREATE TABLE failed_items (
     msg_id     TEXT NOT NULL REFERENCES calls (msg_id),
     item_id    TEXT NOT NULL,
@@ -42,6 +42,7 @@ CREATE TABLE failed_items (
     fatal      INTEGER NOT NULL,
     site       TEXT NOT NULL,
     grp        TEXT NOT NULL,
+    box        TEXT NOT NULL,
     line       TEXT NOT NULL,
     start_utc  TEXT NOT NULL,
     PRIMARY KEY (msg_id, item_id)
