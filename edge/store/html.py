@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import glob
 import io
+import math
 from collections import defaultdict
 from html import escape
 
@@ -14,8 +15,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 from matplotlib import font_manager  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from edge.store.queries import Report  # noqa: E402
+from edge.store.queries import Report, trend_period  # noqa: E402
 from edge.store.render import SUMMARY_HEADER, heading, pct, result, summary_cells  # noqa: E402
 
 MAX_TREND_LINES = 8
@@ -50,23 +52,24 @@ def trend_chart(report: Report) -> str | None:
         totals[p.day][1] += p.tally.calls
     if not totals:
         return None
-    days = sorted(totals)
+    days = trend_period(report.period).day_list()  # every day, so a day without calls shows as a gap
     fig, ax = plt.subplots(figsize=(8, 3.6))
     # Many groups make a plate of spaghetti: draw the worst ones and the whole.
     worst = sorted(series, key=lambda k: min(series[k].values()))[:MAX_TREND_LINES]
+    x = range(len(days))
     for name in sorted(worst):
-        pts = sorted(series[name].items())
-        ax.plot([d for d, _ in pts], [100 * r for _, r in pts], marker="o", linewidth=1.2, label=name)
-    ax.plot(days, [100 * p / n for p, n in (totals[d] for d in days)], color="black", linewidth=2.5,
-            marker="s", label="all")
+        rates = [series[name].get(d) for d in days]
+        ax.plot(x, [math.nan if r is None else 100 * r for r in rates], marker="o", linewidth=1.2, label=name)
+    overall = [100 * totals[d][0] / totals[d][1] if totals[d][1] else math.nan for d in days]
+    ax.plot(x, overall, color="black", linewidth=2.5, marker="s", label="all")
+    ax.set_xticks(list(x), [f"{d:%m-%d}" for d in days], rotation=45 if len(days) > 10 else 0, fontsize=8)
     ax.axhline(100 * report.threshold, color="red", linestyle="--", linewidth=1,
                label=f"warning {pct(report.threshold)}")
     ax.set_ylim(0, 105)
     ax.set_ylabel("pass rate %")
     ax.set_title("Pass rate per day 合格率趋势")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left", ncol=3)
-    fig.autofmt_xdate()
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _png(fig)
 
 
@@ -81,6 +84,7 @@ def problems_chart(report: Report) -> str | None:
             label=report.previous.label)
     ax.set_yticks(list(y), [it.name for it in items])
     ax.set_xlabel("failed calls")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Top failed rubric items 突出问题")
     ax.legend(fontsize=8)
     ax.grid(axis="x", alpha=0.3)
@@ -97,11 +101,15 @@ th{background:#f0f0f0} td.n{text-align:right} tr.below td{background:#fde2e0} tr
 """
 
 
+def _numeric(cell) -> bool:
+    return isinstance(cell, (int, float)) or str(cell)[:1] in "0123456789+-–"
+
+
 def _table(header: list[str], rows: list[tuple[list[str], str]]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join(
         f"<tr class='{cls}'>" + "".join(
-            f"<td{' class=n' if i >= 2 else ''}>{escape(str(c))}</td>" for i, c in enumerate(cells)) + "</tr>"
+            f"<td{' class=n' if _numeric(c) else ''}>{escape(str(c))}</td>" for c in cells) + "</tr>"
         for cells, cls in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 

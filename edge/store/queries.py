@@ -168,7 +168,7 @@ def _item_counts(db: Database, scope: Scope, first: str, end: str) -> dict[str, 
     return {r[0]: (r[1], int(r[2])) for r in rows}
 
 
-def _trend_period(period: Period) -> Period:
+def trend_period(period: Period) -> Period:
     """A day alone shows no trend: a daily report charts the week up to its day."""
     if period.kind == "daily":
         return Period("daily", period.first_day - timedelta(days=6), 7, period.tz)
@@ -193,10 +193,10 @@ def build_report(db: Database, period: Period, scope: Scope = Scope(), threshold
         (ItemRow(i, name, n, items_before.get(i, ("", 0))[1]) for i, (name, n) in items_now.items()),
         key=lambda r: (-r.failed, r.item_id),
     )[:TOP_ITEMS]
-    trend_period = _trend_period(period)
+    days = trend_period(period)
     trend = []
-    for day in trend_period.day_list():
-        start, end = trend_period.day_start(day), trend_period.day_start(day + timedelta(days=1))
+    for day in days.day_list():
+        start, end = days.day_start(day), days.day_start(day + timedelta(days=1))
         for (s, g), tally in sorted(_tallies(db, scope, start, end, major_points, ("site", "grp")).items()):
             trend.append(DayPoint(day, s, g, tally))
     calls = _call_rows(db, scope, period) if period.kind == "daily" else []
