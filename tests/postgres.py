@@ -2,7 +2,7 @@
 
 Uses the Debian server binaries (package `postgresql`, /usr/lib/postgresql/<v>/bin). The server
 refuses to run as root, so as root the cluster belongs to the `postgres` user and is driven
-through `runuser`. fsync is off: the tests check the store's logic, not the disk.
+through `runuser`. fsync is off for the tests (they check logic, not the disk), on for the bench.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ def postgres_bin() -> Path | None:
 
 
 class PostgresCluster:
-    def __init__(self, bindir: Path):
+    def __init__(self, bindir: Path, fsync: bool = False):
         self.bindir = bindir
+        self.fsync = fsync
         self.dir = Path(tempfile.mkdtemp(prefix="callqa-pg-"))
         self.data = self.dir / "data"
         self.port = free_port()
@@ -48,7 +49,8 @@ class PostgresCluster:
     def start(self) -> "PostgresCluster":
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
                   "-E", "UTF8", "--no-sync", "--no-instructions")
-        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=50"
+        opts += "" if self.fsync else " -c fsync=off"
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.dir / "server.log"),
                   "-w", "-t", "60", "start")
         return self
