@@ -40,7 +40,7 @@ def test_messages_that_contradict_their_topic_or_themselves_are_refused_with_the
     alert_topic, alert_payload = alert_message(
         {"alert_id": "a1", "line": "l1", "call_id": "c1", "item": "x", "severity": "purple", "reason": "r", "t": 1.0,
          "evidence": {}}, "s1", "g1", "box1")
-    cases["alert body invalid at severity"] = (alert_topic, alert_payload)
+    cases["severity: 'purple' is not one of"] = (alert_topic, alert_payload)
     for expected, (t, p) in cases.items():
         result = check_message(t, p, PREFIX)
         assert isinstance(result, Rejected) and expected in result.reason, (expected, result)

@@ -54,9 +54,9 @@ def utc_text(value: str) -> str:
 @lru_cache(maxsize=1)
 def _validators() -> dict[str, Draft202012Validator]:
     folder = resources.files("edge") / "schemas"
-    docs = {name: json.loads((folder / name).read_text("utf-8"))
-            for name in ("msg.v1.json", "callscore.v1.json", "alert.v1.json")}
-    # callscore.v1.json refers to alert.v1.json by relative URI; resolve it from the package, never the network.
+    docs = {entry.name: json.loads(entry.read_text("utf-8")) for entry in folder.iterdir() if entry.name.endswith(".json")}
+    # Schemas refer to each other by relative URI (callscore → alert; the envelope → each
+    # kind's body): resolve every one from the package, never the network.
     registry = Registry().with_resources(
         (doc["$id"], Resource.from_contents(doc)) for doc in docs.values()
     )
@@ -72,9 +72,9 @@ def _first_error(validator: Draft202012Validator, doc: Any, what: str) -> str | 
     if not errors:
         return None
     e = errors[0]
-    where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+    where = ".".join(str(p) for p in e.absolute_path) or "(top level)"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{what} invalid at {where}: {e.message}{more}"
+    return f"{what} invalid: {where}: {e.message}{more}"
 
 
 def parse_topic(topic: str, prefix: str) -> tuple[str, str, str, str, str] | str:
@@ -103,19 +103,20 @@ def check_message(topic: str, payload: bytes, prefix: str) -> Envelope | Rejecte
     msg_id = doc.get("msg_id") if isinstance(doc.get("msg_id"), str) else None
     if doc.get("schema") != ENVELOPE_SCHEMA:
         return Rejected(f"unknown envelope schema {doc.get('schema')!r} (this store reads {ENVELOPE_SCHEMA!r})", msg_id)
+    body = doc.get("body")
+    # Versions first: a newer box's message is "unknown version", not a list of schema errors.
+    if topic_kind == "score" and isinstance(body, dict) and body.get("schema") != CALLSCORE_SCHEMA:
+        return Rejected(f"unknown CallScore schema {body.get('schema')!r} (this store reads {CALLSCORE_SCHEMA!r})", msg_id)
+    if isinstance(doc.get("kind"), str) and doc["kind"] != topic_kind:
+        return Rejected(f"envelope kind '{doc['kind']}' on a '{topic_kind}' topic", msg_id)
     validators = _validators()
     if err := _first_error(validators["envelope"], doc, "envelope"):
         return Rejected(err, msg_id)
     who = doc["box"]
-    if doc["kind"] != topic_kind:
-        return Rejected(f"envelope kind '{doc['kind']}' on a '{topic_kind}' topic", msg_id)
     if (who["site"], who["group"], who["id"]) != (site, group, box):
         return Rejected(
             f"envelope box {who['site']}/{who['group']}/{who['id']} differs from the topic's {site}/{group}/{box}", msg_id
         )
-    body = doc["body"]
-    if topic_kind == "score" and body.get("schema") != CALLSCORE_SCHEMA:
-        return Rejected(f"unknown CallScore schema {body.get('schema')!r} (this store reads {CALLSCORE_SCHEMA!r})", msg_id)
     if err := _first_error(validators[topic_kind], body, f"{topic_kind} body"):
         return Rejected(err, msg_id)
     if reason := _consistency(topic_kind, body, who, line):
