@@ -77,5 +77,5 @@ def wait_for_count(db_url: str, sql: str, expected: int, timeout: float = 60) ->
             n = -1
         if n >= expected:
             return n
-        time.sleep(0.2)
+        time.sleep(0.05)
     return n
