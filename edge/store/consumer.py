@@ -30,7 +30,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.config import ConfigError
-from edge.store.db import Database
+from edge.store.db import Database, redact
 from edge.store.writer import BatchResult, Received, StoreWriter
 
 log = logging.getLogger("callqa.store")
@@ -97,16 +97,17 @@ class StoreConsumer:
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.reconnect_delay_set(1, 30)
         return client
 
     # --- network thread -------------------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
-            log.error("broker refused the connection: %s", reason_code)
+            log.error("broker %s refused the connection: %s", redact(self.opts.broker_url), reason_code)
             return
         self.connection += 1
-        log.info("connected to %s as %s (session %s)", self.opts.broker_url, self.opts.client_id,
+        log.info("connected to %s as %s (session %s)", redact(self.opts.broker_url), self.opts.client_id,
                  "resumed" if flags.session_present else "new")
         topics = subscriptions(self.opts.prefix, self.opts.sites, self.opts.share_group)
         client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
@@ -117,6 +118,9 @@ class StoreConsumer:
             log.error("broker refused the subscription: %s", ", ".join(failed))
         else:
             log.info("subscribed: %s", " ".join(subscriptions(self.opts.prefix, self.opts.sites, self.opts.share_group)))
+
+    def _on_connect_fail(self, client, userdata):
+        log.warning("cannot reach the broker at %s; retrying", redact(self.opts.broker_url))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         if not self.stop.is_set():
