@@ -65,9 +65,9 @@ class Collector:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
         self.client.connect_async("127.0.0.1", url_port, 10, clean_start=False, properties=props)
-        self.client.loop_start()
         self._subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.loop_start()
         assert self._subscribed.wait(10), "test subscriber could not subscribe"
 
     def _on_message(self, client, userdata, msg) -> None:
