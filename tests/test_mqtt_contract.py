@@ -136,3 +136,16 @@ def test_invalid_or_unknown_line_cti_commands_are_ignored_with_a_warning(tmp_pat
     assert boundaries == []
     sink.close()
     cti.close()
+
+
+def test_box_falls_back_to_mqtt_3_1_1_when_configured(tmp_path, broker):
+    central = Collector(broker.port, "callqa/v1/#")
+    sink = MqttSink(_lines(tmp_path, broker, protocol=311)).start()
+    sink.on_alert(synthetic_alert(BOX, "l1", 4))
+    sink.on_score(synthetic_score(BOX, "l1", 4))
+    central.wait_for(lambda: central.of_kind("score") and central.of_kind("alert") and central.of_kind("status"),
+                     10, "score, alert and status over MQTT 3.1.1")
+    assert sink.client.client.protocol == 4  # paho's number for 3.1.1
+    assert not central.invalid
+    sink.close()
+    central.close()
