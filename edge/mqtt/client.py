@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 WINDOW = 200  # outbox messages handed to paho and not yet acknowledged
 OUTBOX_RETRY_S = 30.0  # how often to try reopening an outbox that could not be opened
 REFUSED_RETRY_S = 30.0  # a message the broker refused (v5 PUBACK error) is sent again after this
+RESEND_WAIT_S = 30.0  # after a reconnect, how long paho's own resends may take before we resend
 PRUNE_EVERY_S = 10.0  # age-bound check of the outbox
 SEEN_IDS = 1024  # inbound msg_ids remembered, to drop QoS 1 redeliveries
 
@@ -173,6 +174,7 @@ class BoxClient:
         self._cursor = 0
         self._retry_from: int | None = None
         self._retry_at = 0.0
+        self._resend_deadline: float | None = None
         self._retained: dict[str, dict[str, Any]] = {}
         self._retained_lock = threading.Lock()
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -366,6 +368,18 @@ class BoxClient:
                 time.sleep(1.0)
 
     def _feed(self) -> None:
+        if self._resend_deadline is not None:
+            # After a reconnect paho resends what it still holds; new messages wait until those are
+            # acknowledged, or they could overtake them (paho resends after on_connect returns).
+            if self._inflight and time.monotonic() < self._resend_deadline:
+                return
+            if self._inflight:
+                log.warning("%d messages unacknowledged %.0f s after reconnecting; sending them again",
+                            len(self._inflight), RESEND_WAIT_S)
+                self._requeue([m for _, m in sorted(self._inflight.items())])
+                self._inflight.clear()
+                self._inflight_seqs.clear()
+            self._resend_deadline = None
         if self._retry_from is not None and time.monotonic() >= self._retry_at:
             self._cursor = min(self._cursor, self._retry_from - 1)
             self._retry_from = None
@@ -403,13 +417,18 @@ class BoxClient:
                 continue
             log.error("broker refused %s: %s (check the broker's ACL for this box); kept, retrying in %.0f s",
                       m.topic, reason, REFUSED_RETRY_S)
-            if m.seq < 0:
-                self._memory.append(m)
-            else:
-                self._retry_from = m.seq if self._retry_from is None else min(self._retry_from, m.seq)
+            self._requeue([m])
             self._retry_at = time.monotonic() + REFUSED_RETRY_S
         if done and self._outbox is not None:
             self._outbox.remove(done)
+
+    def _requeue(self, messages: list[OutboxMessage]) -> None:
+        """Send these again later: outbox messages from their place in the sequence."""
+        for m in reversed(messages):
+            if m.seq < 0:
+                self._memory.appendleft(m)
+            else:
+                self._retry_from = m.seq if self._retry_from is None else min(self._retry_from, m.seq)
 
     # --- paho callbacks (network thread) ---------------------------------------------------
 
@@ -423,6 +442,7 @@ class BoxClient:
         log.info("connected to %s:%d (session %s)", self.address.host, self.address.port,
                  "resumed" if flags.session_present else "new")
         client.subscribe([(self.topics.call_events, 1), (self.topics.ack, 1)])
+        self._resend_deadline = time.monotonic() + RESEND_WAIT_S
         self._connected.set()
         self.publish_status()
         with self._retained_lock:
