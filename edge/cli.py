@@ -17,7 +17,7 @@ from edge.config import ConfigError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "watch": ("edge.mqtt.watch", "print scores, alerts, status and desk lights from the broker as they arrive"),
+    "watch": ("edge.commands.watch", "print scores, alerts, status and desk lights from the broker as they arrive"),
 }
 
 
