@@ -181,3 +181,12 @@ def test_sigkill_leaves_a_consistent_outbox_file(tmp_path):
     box.wait()
     kept = {json.loads(m.payload)["body"]["call_id"] for m in Outbox(tmp_path / "state" / "outbox.sqlite", 10**6, 1e9).after(0, 10**6)}
     assert set(stored) <= kept
+
+
+def test_load_run_of_eight_lines_loses_nothing_and_keeps_order(tmp_path, broker):
+    from edge.mqtt.bench import mqtt_load_run
+
+    r = mqtt_load_run(broker.url, tmp_path / "bench", lines=8, calls_per_line=10, alerts_per_call=2)
+    assert (r.scores_sent, r.alerts_sent) == (80, 160)
+    assert (r.received, r.lost, r.invalid, r.out_of_order_lines) == (240, 0, 0, 0)
+    assert r.messages_per_s > 0 and r.score_delay_ms["p50"] >= 0
