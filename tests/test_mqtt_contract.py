@@ -49,14 +49,14 @@ def test_privacy_check_catches_audio_features_and_transcripts():
     assert privacy_problems({"reason": "字" * 1000})
 
 
-def _lines(sink_cfg_tmp, broker, **mqtt):
-    return box_config(sink_cfg_tmp, broker.url, mqtt=mqtt)
+def _box_cfg(tmp, broker, **mqtt):
+    return box_config(tmp, broker.url, mqtt=mqtt)
 
 
 def test_every_published_payload_kind_carries_no_audio_features_or_transcript(tmp_path, broker):
     everything = Collector(broker.port, "callqa/v1/#")
     boundaries: list[CallBoundary] = []
-    sink = MqttSink(_lines(tmp_path, broker), model="kws-int8.onnx", on_call_boundary=boundaries.append).start()
+    sink = MqttSink(_box_cfg(tmp_path, broker), model="kws-int8.onnx", on_call_boundary=boundaries.append).start()
     assert sink.client.wait_connected(10)
     cti = Collector(broker.port, "unused/#")
     cti.client.publish(TOPICS.call_event("l1"), Envelope.new("call_event", BoxId("hq", "g1", "cti"),
@@ -94,7 +94,7 @@ def _alert(alert_id: str, severity: str, reason: str) -> Alert:
 
 def test_desk_light_shows_the_worst_alert_until_acknowledged_or_expired(tmp_path, broker):
     lights = Collector(broker.port, TOPICS.light)
-    sink = MqttSink(_lines(tmp_path, broker, light_red_s=60, light_amber_s=1.5)).start()
+    sink = MqttSink(_box_cfg(tmp_path, broker, light_red_s=60, light_amber_s=1.5)).start()
     lights.wait_for(lambda: lights.of_kind("light") and _light(lights)["state"] == "green", 5, "green at start")
 
     sink.on_alert(_alert("a-red", "red", "insult 神经病"))
@@ -122,7 +122,7 @@ def test_desk_light_shows_the_worst_alert_until_acknowledged_or_expired(tmp_path
 def test_invalid_or_unknown_line_cti_commands_are_ignored_with_a_warning(tmp_path, broker, caplog):
     caplog.set_level(logging.WARNING, logger="edge.mqtt")
     boundaries: list[CallBoundary] = []
-    sink = MqttSink(_lines(tmp_path, broker), on_call_boundary=boundaries.append).start()
+    sink = MqttSink(_box_cfg(tmp_path, broker), on_call_boundary=boundaries.append).start()
     assert sink.client.wait_connected(10)
     cti = Collector(broker.port, "unused/#")
     cti.client.publish(TOPICS.call_event("l1"), b'{"event": "start"}', qos=1)
@@ -140,7 +140,7 @@ def test_invalid_or_unknown_line_cti_commands_are_ignored_with_a_warning(tmp_pat
 
 def test_box_falls_back_to_mqtt_3_1_1_when_configured(tmp_path, broker):
     central = Collector(broker.port, "callqa/v1/#")
-    sink = MqttSink(_lines(tmp_path, broker, protocol=311)).start()
+    sink = MqttSink(_box_cfg(tmp_path, broker, protocol=311)).start()
     sink.on_alert(synthetic_alert(BOX, "l1", 4))
     sink.on_score(synthetic_score(BOX, "l1", 4))
     central.wait_for(lambda: central.of_kind("score") and central.of_kind("alert") and central.of_kind("status"),

@@ -175,3 +175,14 @@ def test_box_publishes_over_tls_with_a_client_certificate(tmp_path):
         central.wait_for(lambda: central.of_kind("score"), 10, "a score over TLS")
         sink.close()
         central.close()
+
+
+def test_config_refuses_a_password_file_without_a_username_and_a_bad_broker_url(tmp_path):
+    from edge.config import parse_config
+    from edge.mqtt.client import parse_broker_url
+
+    with pytest.raises(ConfigError, match=r"box.toml: mqtt: .*password_file is set but username is not"):
+        parse_config({"mqtt": {"password_file": str(tmp_path / "pw")}}, "box.toml")
+    with pytest.raises(ConfigError, match=r"expected mqtt://HOST\[:PORT\]"):
+        parse_broker_url("http://broker:1883")
+    assert parse_broker_url("mqtts://broker").port == 8883
