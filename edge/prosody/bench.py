@@ -3,6 +3,10 @@
 The input is a synthetic voiced signal (harmonics on a moving pitch, syllable-rate envelope,
 pauses, line noise) rather than a recording, so the benchmark needs no files and no espeak on
 the box; its cost per second matches speech, which is what the pitch tracker spends time on.
+
+Measured on the development machine (2-core Intel Xeon, shared, so best of 3), 60 s, 75 %
+speech: analyse RTF 0.0015–0.0018 at 8 kHz and 0.0011–0.0022 at 16 kHz; the live tracker fed
+30 ms frames 0.0004–0.0007. On generated calls (~45 % speech per side) analyse is ~0.001.
 """
 
 from __future__ import annotations
