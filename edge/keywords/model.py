@@ -19,6 +19,7 @@ import numpy as np
 from edge.config import ConfigError
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "models" / "kws.json"
+DEFAULT_THRESHOLD = 0.5  # an uncalibrated model
 RUNTIMES = {"onnx": "edge.keywords.runtime_onnx", "tflite": "edge.keywords.runtime_tflite"}
 
 
@@ -31,8 +32,19 @@ class ModelInfo:
     context: int  # frames of look-back and look-ahead each output frame needs
     hop: int  # output frames per model call
     files: dict[str, dict[str, str]]  # runtime → precision → file name
-    thresholds: dict[str, float] = field(default_factory=dict)  # category → confidence; "default"
+    # calibrated on the dev set: {"phrases": {phrase: t}, "syllables": {"1": t, "2": t, "3": t}}
+    thresholds: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
+
+    def threshold_for(self, phrase: str, n_syllables: int) -> float:
+        """The calibrated confidence threshold of a phrase: its own if it was calibrated, else
+        that of phrases as long as it (one syllable needs far more certainty than four)."""
+        own = self.thresholds.get("phrases", {}).get(phrase)
+        if own is not None:
+            return float(own)
+        by_length = self.thresholds.get("syllables", {})
+        key = str(min(max(n_syllables, 1), 3))
+        return float(by_length.get(key, DEFAULT_THRESHOLD))
 
     @property
     def window(self) -> int:

@@ -18,9 +18,8 @@ from edge.events import KeywordHit, Side
 from edge.keywords.features import FRAME_S, HOP, PAD_VALUE, SAMPLE_RATE, WIN, N_MELS, StreamingLogMel
 from edge.keywords.model import AcousticModel, ModelInfo, load_model
 from edge.keywords.search import Keyword, KeywordSearch
-from edge.keywords.units import INITIALS, UnrepresentablePhrase, phrase_units, unit_index_of
+from edge.keywords.units import INITIALS, UnrepresentablePhrase, han_only, phrase_units, unit_index_of
 
-DEFAULT_THRESHOLD = 0.5
 _GAP_S = 0.05  # a chunk starting this much after the previous one ended begins a new segment
 
 
@@ -38,9 +37,10 @@ class _SideState:
 class KeywordSpotter:
     """Finds rubric phrases in speech, per side of one line.
 
-    `phrases`: category → phrase texts; `thresholds`: category → confidence in [0, 1]
-    (categories without one use the model's calibrated threshold for that category, else its
-    default). A phrase the model's units cannot spell raises ConfigError naming it.
+    `phrases`: category → phrase texts; `thresholds`: category → confidence in [0, 1], set by
+    QA staff in the rubric; a category without one uses the model's calibrated threshold of
+    each phrase (by phrase, or by its number of syllables for phrases added since). A phrase
+    the model's units cannot spell raises ConfigError naming it.
     """
 
     def __init__(self, model: AcousticModel, info: ModelInfo, phrases: Mapping[str, Sequence[str]],
@@ -61,10 +61,9 @@ class KeywordSpotter:
         if not keywords:
             raise ConfigError("keywords: the rubric lists no phrases to spot")
         self.keywords = tuple(keywords)
-        calibrated = info.thresholds
-        fallback = calibrated.get("default", DEFAULT_THRESHOLD)
-        self._threshold = np.array([
-            float(thresholds.get(k.category, calibrated.get(k.category, fallback))) for k in keywords
+        self.thresholds = np.array([
+            float(thresholds[k.category]) if k.category in thresholds
+            else info.threshold_for(k.phrase, len(han_only(k.phrase))) for k in keywords
         ])
         self._sides: dict[Side, _SideState] = {}
 
@@ -138,7 +137,7 @@ class KeywordSpotter:
         best = conf.argmax(axis=0)
         peak = conf[best, np.arange(conf.shape[1])]
         hits = []
-        for k in np.flatnonzero(peak >= self._threshold):
+        for k in np.flatnonzero(peak >= self.thresholds):
             end = first_frame + int(best[k])
             start = int(starts[best[k], k])
             if start <= state.last_end.get(int(k), -1):

@@ -172,9 +172,10 @@ def stage_calibrate(args, work: Path) -> None:
     spotter = KeywordSpotter.from_config(KeywordsConfig(model=args.out / "kws.json"), phrases, {c: FLOOR for c in phrases})
     run = spot_clips(spotter, read_manifest(work / "dev" / "manifest.tsv"), 8000, LineSim(rate=8000), args.seed)
     thresholds = calibrate(run, args.max_fa_per_hour)
-    table = category_table(run, thresholds)
+    table = category_table(run, thresholds["phrases"])
+    _log(f"dev thresholds {thresholds}")
     for cat, r in table["categories"].items():
-        _log(f"dev {cat}: threshold {r['threshold']:.2f} recall {r['sound']['recall']} FA/h {r['sound']['fa_per_hour']}"
+        _log(f"dev {cat}: recall {r['sound']['recall']} FA/h {r['sound']['fa_per_hour']}"
              f" (by characters: {r['text']['recall']}, {r['text']['fa_per_hour']})")
     train_log = json.loads((work / "train_log.json").read_text()) if (work / "train_log.json").exists() else {}
     _write_manifest(args, thresholds=thresholds, training={**train_log, "scale": args.scale, "seed": args.seed},
