@@ -59,8 +59,9 @@ class CallSegmenter:
         return self._call is not None
 
     @property
-    def call_start(self) -> float | None:
-        return None if self._call is None else self._call.start
+    def external_call(self) -> bool:
+        """The call in progress was started by a CTI event."""
+        return self._call is not None and self._call.external
 
     def _close(self, end: float, reason: str) -> CallClosed:
         call, self._call = self._call, None

@@ -1,7 +1,8 @@
 """Audio sources: where a line's samples come from.
 
 Every source yields `SourceItem`s for one line: `Frame`s at the working rate, in order, with
-no gaps in stream time, and finally at most one `SourceEnd` saying why the audio stopped.
+no gaps in stream time, `SourceFlag`s for conditions a reviewer should know about, and
+finally at most one `SourceEnd` saying why the audio stopped.
 Three kinds, picked by the line's `source` key: `wav` (one file), `replay` (a folder of
 recordings fed as if live) and `capture` (a sound card, through sounddevice).
 """
@@ -28,5 +29,15 @@ class SourceEnd:
     detail: str = ""
 
 
-SourceItem = Union[Frame, SourceEnd]
+@dataclass(frozen=True)
+class SourceFlag:
+    """Something about the audio from time `t` on that the call's reviewer should know,
+    e.g. 'truncated_input' (a damaged file, read up to where it breaks)."""
+
+    line: str
+    t: float
+    flag: str
+
+
+SourceItem = Union[Frame, SourceEnd, SourceFlag]
 Source = Iterator[SourceItem]

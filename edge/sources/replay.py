@@ -15,8 +15,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 from edge.config import ChannelMap
+from edge.events import Frame
 from edge.sources import SourceEnd, SourceError, SourceItem
-from edge.sources.wav import Recording, frames_of, load_recording
+from edge.sources.wav import Recording, load_recording, recording_items
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,8 @@ def replay_source(
             log.error("replay %s: skipped: %s", line, e)
             continue
         for part in (rec, _silence(rec, gap_s)):
-            for frame in frames_of(part, line, block_s, t0=t):
-                if realtime:
+            for frame in recording_items(part, line, block_s, t0=t):
+                if realtime and isinstance(frame, Frame):
                     ahead = frame.t - (clock() - started)
                     if ahead > 0:
                         sleep(ahead)

@@ -9,6 +9,7 @@ customer side is then absent and two-sided metrics are null (flag 'mono').
 from __future__ import annotations
 
 import logging
+import struct
 import wave
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,7 +22,7 @@ from scipy.signal import resample_poly
 
 from edge.config import ChannelMap
 from edge.events import Frame
-from edge.sources import SourceEnd, SourceError, SourceItem
+from edge.sources import SourceEnd, SourceError, SourceFlag, SourceItem
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Recording:
     sample_rate: int
     agent: np.ndarray
     customer: np.ndarray | None
+    truncated: bool = False  # the file ended before its header said: read up to the break
 
     @property
     def duration(self) -> float:
@@ -51,18 +53,42 @@ def _to_float(data: np.ndarray, path: Path) -> np.ndarray:
     raise SourceError(f"{path}: unsupported sample format {data.dtype} (use 8/16/24/32-bit PCM or float)")
 
 
-def _read(path: Path) -> tuple[int, np.ndarray]:
+def _read_truncated_pcm(path: Path) -> tuple[int, np.ndarray]:
+    """What a cut-off PCM file still holds. scipy refuses a data chunk shorter than its header
+    says; the stdlib `wave` reader returns the frames that are there (integer PCM only)."""
+    with wave.open(str(path), "rb") as w:
+        width, n_ch, rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
+        raw = w.readframes(w.getnframes())
+    raw = raw[: len(raw) - len(raw) % (width * n_ch)]
+    if width == 1:
+        data = np.frombuffer(raw, np.uint8)
+    elif width == 3:  # little-endian 24-bit: place in the top of an int32, as scipy does
+        b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
+        data = (b[:, 0] << 8) | (b[:, 1] << 16) | (b[:, 2] << 24)
+    else:
+        data = np.frombuffer(raw, {2: "<i2", 4: "<i4"}[width])
+    return rate, data.reshape(-1, n_ch)
+
+
+def _read(path: Path) -> tuple[int, np.ndarray, bool]:
+    """(rate, samples, truncated)"""
     if not path.exists():
         raise SourceError(f"{path}: file not found")
+    truncated = False
     try:
         rate, data = wavfile.read(path)
-    except (ValueError, EOFError, OSError, wave.Error) as e:
-        raise SourceError(f"{path}: not a readable WAV file ({e})") from None
+    except (ValueError, EOFError, OSError, struct.error) as e:
+        try:
+            rate, data = _read_truncated_pcm(path)
+            truncated = True
+        except (wave.Error, EOFError, OSError, KeyError, struct.error):
+            raise SourceError(f"{path}: not a readable WAV file ({e})") from None
+        log.warning("%s: the file is cut short (%s): scoring the %d samples it holds", path, e, len(data))
     if data.size == 0:
         raise SourceError(f"{path}: the file holds no audio samples")
     if rate < 4000:
         raise SourceError(f"{path}: sample rate {rate} Hz is too low (needs ≥ 8000 Hz)")
-    return int(rate), data
+    return int(rate), data, truncated
 
 
 def _resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
@@ -79,7 +105,7 @@ def _int16(x: np.ndarray) -> np.ndarray:
 def load_recording(path: Path | str, sample_rate: int, channels: ChannelMap = ChannelMap()) -> Recording:
     """Read `path`, pick the mapped channels, resample to `sample_rate`."""
     path = Path(path)
-    rate, data = _read(path)
+    rate, data, truncated = _read(path)
     x = _to_float(data, path)
     if x.ndim == 1:
         x = x[:, None]
@@ -96,7 +122,7 @@ def load_recording(path: Path | str, sample_rate: int, channels: ChannelMap = Ch
         customer = x[:, channels.customer]
     agent = _int16(_resample(agent, rate, sample_rate))
     customer = None if customer is None else _int16(_resample(customer, rate, sample_rate))
-    return Recording(path, sample_rate, agent, customer)
+    return Recording(path, sample_rate, agent, customer, truncated)
 
 
 def frames_of(rec: Recording, line: str, block_s: float, t0: float = 0.0) -> Iterator[Frame]:
@@ -112,7 +138,14 @@ def frames_of(rec: Recording, line: str, block_s: float, t0: float = 0.0) -> Ite
         )
 
 
+def recording_items(rec: Recording, line: str, block_s: float, t0: float = 0.0) -> Iterator[SourceItem]:
+    """A recording's flags, then its frames."""
+    if rec.truncated:
+        yield SourceFlag(line, t0, "truncated_input")
+    yield from frames_of(rec, line, block_s, t0)
+
+
 def wav_source(rec: Recording, line: str, block_s: float) -> Iterator[SourceItem]:
     """One file as a line's whole stream, then SourceEnd."""
-    yield from frames_of(rec, line, block_s)
+    yield from recording_items(rec, line, block_s)
     yield SourceEnd(line, rec.duration)

@@ -1,0 +1,39 @@
+"""What the pipeline commands share: loading config and rubric, building a line's pipeline."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+from edge.config import Config, load_config
+from edge.events import ScoreSink
+from edge.pipeline import KeywordStage, LinePipeline
+from edge.scoring.rubric import Rubric, load_rubric
+
+log = logging.getLogger(__name__)
+
+
+def load_setup(config_path: Path | None) -> tuple[Config, Rubric]:
+    """Config (defaults when no file) and rubric; either refused at start when bad."""
+    cfg = load_config(config_path) if config_path else Config()
+    return cfg, load_rubric(cfg.rubric.path)
+
+
+def keyword_stage(cfg: Config, rubric: Rubric) -> KeywordStage | None:
+    """A keyword spotter for one line, or None when this box has none (keyword items are
+    then reported as not measured)."""
+    if not cfg.keywords.enabled:
+        return None
+    try:
+        from edge.keywords import KeywordSpotter
+    except ImportError:
+        log.warning("keyword spotting is not installed: keyword items are reported as not measured")
+        return None
+    return KeywordSpotter.from_config(cfg.keywords, rubric.phrases(), rubric.thresholds())
+
+
+def line_pipeline(line: str, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink],
+                  epoch: datetime | None = None) -> LinePipeline:
+    return LinePipeline(line, cfg, rubric, sinks, epoch, keyword_stage(cfg, rubric))
