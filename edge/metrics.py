@@ -2,7 +2,8 @@
 
 Pure interval arithmetic on numpy arrays of [start, end] rows, in seconds from the call's
 start. Definitions (the CallScore schema repeats them for central QA):
-  talk          sum of each side's speech; talk_listen_ratio = agent / customer
+  talk          each side's speech, its pauses shorter than TALK_PAUSE_S counted as talk (a
+                breath or a comma inside a turn); talk_listen_ratio = agent / customer
   overtalk      stretches where both sides speak at once
   interruptions agent speech that starts while the customer is speaking; the event runs from
                 the agent's start to the end of the overlap
@@ -20,6 +21,11 @@ from typing import Any
 import numpy as np
 
 Intervals = np.ndarray  # shape (n, 2), rows [start, end], sorted, non-overlapping
+TALK_PAUSE_S = 0.3
+
+
+def _r(x: float) -> float:
+    return round(float(x), 3)
 
 
 def as_intervals(pairs) -> Intervals:
@@ -49,15 +55,25 @@ def intersection(a: Intervals, b: Intervals) -> Intervals:
     return as_intervals(np.column_stack((lo[keep], hi[keep])))
 
 
+def bridge(iv: Intervals, max_gap: float) -> Intervals:
+    """Join rows separated by less than `max_gap`."""
+    if len(iv) < 2:
+        return iv
+    new = np.concatenate(([True], iv[1:, 0] - iv[:-1, 1] >= max_gap))
+    idx = np.flatnonzero(new)
+    return np.column_stack((iv[idx, 0], np.maximum.reduceat(iv[:, 1], idx)))
+
+
+def talk_time(iv: Intervals) -> float:
+    joined = bridge(iv, TALK_PAUSE_S)
+    return _r(np.sum(joined[:, 1] - joined[:, 0])) if len(joined) else 0.0
+
+
 def gaps(covered: Intervals, start: float, end: float, min_len: float) -> Intervals:
     """Stretches of [start, end] not covered, at least `min_len` long."""
     edges = np.concatenate(([start], covered.ravel(), [end])).reshape(-1, 2)
     edges = np.column_stack((np.maximum(edges[:, 0], start), np.minimum(edges[:, 1], end)))
     return edges[edges[:, 1] - edges[:, 0] >= min_len]
-
-
-def _r(x: float) -> float:
-    return round(float(x), 3)
 
 
 @dataclass(frozen=True)
@@ -158,7 +174,7 @@ def conversation_metrics(agent_segments, customer_segments, call_end: float,
     """Metrics of a call spanning [0, call_end]; segments are (start, end) pairs relative to
     the call's start. `customer_segments=None` for a mono line (two-sided metrics null)."""
     agent = as_intervals(agent_segments)
-    agent_s = _r(np.sum(agent[:, 1] - agent[:, 0])) if len(agent) else 0.0
+    agent_s = talk_time(agent)
     if customer_segments is None:
         return ConversationMetrics(
             agent_s=agent_s, customer_s=None, overtalk=EventSummary(), interruptions=EventSummary(),
@@ -166,7 +182,7 @@ def conversation_metrics(agent_segments, customer_segments, call_end: float,
             last_speaker="agent" if len(agent) else None,
         )
     customer = as_intervals(customer_segments)
-    customer_s = _r(np.sum(customer[:, 1] - customer[:, 0])) if len(customer) else 0.0
+    customer_s = talk_time(customer)
     last_a = agent[:, 1].max() if len(agent) else -np.inf
     last_c = customer[:, 1].max() if len(customer) else -np.inf
     last = None if last_a == last_c == -np.inf else ("agent" if last_a >= last_c else "customer")
