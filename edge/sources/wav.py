@@ -9,7 +9,7 @@ customer side is then absent and two-sided metrics are null (flag 'mono').
 from __future__ import annotations
 
 import logging
-import struct
+import warnings
 import wave
 from dataclasses import dataclass
 from fractions import Fraction
@@ -76,12 +76,15 @@ def _read(path: Path) -> tuple[int, np.ndarray, bool]:
         raise SourceError(f"{path}: file not found")
     truncated = False
     try:
-        rate, data = wavfile.read(path)
-    except (ValueError, EOFError, OSError, struct.error) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)  # unknown extra chunks are harmless
+            rate, data = wavfile.read(path)
+    except Exception as e:  # noqa: BLE001 - scipy's parser fails on damaged files with many error types
+        # (ValueError, struct.error, even UnboundLocalError for a WAVE without 'fmt '): all mean "damaged"
         try:
             rate, data = _read_truncated_pcm(path)
             truncated = True
-        except (wave.Error, EOFError, OSError, KeyError, struct.error):
+        except Exception:  # noqa: BLE001 - the stdlib reader, too, fails on damage in many ways
             raise SourceError(f"{path}: not a readable WAV file ({e})") from None
         log.warning("%s: the file is cut short (%s): scoring the %d samples it holds", path, e, len(data))
     if data.size == 0:
