@@ -48,11 +48,12 @@ DRAWN_SPEED_WPM = 80  # espeak's slowest speed; the held vowel is then lengthene
 DRAWN_S = 1.0  # length of a drawn-out syllable, s (the QA manuals' 拖音: clearly held, >= 0.6 s)
 HEADSET_BAND_HZ = (300.0, 3400.0)
 PEAK_MAX = 10 ** (-3 / 20)  # speech peaks below -3 dBFS: headroom for the headset filter and line noise  # a telephone headset line's pass band
-# Variants the random voices leave out: whispers have no voicing (no pitch to measure), and
+# Variants the random voices leave out: whispers and `announcer` have (almost) no periodic
+# voicing (no pitch to measure: Praat voices a few % of announcer's speech frames), and
 # these set their own tempo, so espeak's -s no longer sets the speech rate (measured: at -s 175
 # they speak ~6.5 syllables/s, at -s 340 ~2.9) or barely changes it (Demonic, Marco).
 UNUSABLE_VARIANTS = frozenset({
-    "whisper", "whisperf", "Andrea", "antonio", "Demonic", "Marco", "pedro", "RicishayMax2", "RicishayMax3",
+    "whisper", "whisperf", "announcer", "Andrea", "antonio", "Demonic", "Marco", "pedro", "RicishayMax2", "RicishayMax3",
     "robosoft", "robosoft2", "robosoft3", "robosoft4", "robosoft5", "robosoft7", "UniRobot", "anika", "anikaRobot",
 })
 _CJK = re.compile(r"[\u4e00-\u9fff]")
