@@ -87,7 +87,7 @@ class LinePipeline:
         self.epoch = epoch or datetime.now(timezone.utc)  # wall time of stream time 0
         self.keywords = keywords
         self.vads = {side: SideVad(line, side, self.rate, cfg.audio.frame_ms, cfg.vad) for side in Side}
-        self.trackers = {side: RaisedVoiceTracker(self.rate) for side in Side}
+        self.trackers = {side: RaisedVoiceTracker(self.rate, side, line) for side in Side}
         self.segmenter = CallSegmenter(cfg.calls)
         self.now = 0.0
         self._frames: deque[Frame] = deque()

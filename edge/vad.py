@@ -117,8 +117,11 @@ class SideVad:
 
     @property
     def speaking_since(self) -> float | None:
-        """Start of the speech in progress (not yet a finished segment), or None."""
-        return None if self._open is None else self._open.start
+        """Start of the speech in progress (not yet a finished segment), or None; a burst
+        shorter than min_speech_ms does not count yet (it may be a click)."""
+        if self._open is None or self.speech_end(self._open) - self._open.start < self._min_speech:
+            return None
+        return self._open.start
 
     @property
     def last_voiced(self) -> float | None:
