@@ -18,6 +18,7 @@ from edge.config import ConfigError
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("edge.commands.score", "score recorded calls: one CallScore per call as JSON Lines on stdout"),
+    "run": ("edge.commands.run", "the service loop: score every call on every configured line, live"),
 }
 
 

@@ -1,0 +1,36 @@
+"""`callqa run --config FILE`: the box's service loop, one thread per configured line."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from edge.commands.common import load_setup
+from edge.config import ConfigError
+from edge.service import Service
+from edge.sinks import JsonLinesSink
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--config", type=Path, required=True, help="box config TOML")
+
+
+def run(args) -> int:
+    cfg, rubric = load_setup(args.config)
+    if not cfg.lines:
+        raise ConfigError(f"{args.config}: lines: no line configured, nothing to listen to")
+    service = Service(cfg, rubric, [JsonLinesSink(sys.stdout, alerts=True)])
+    signal.signal(signal.SIGTERM, lambda *_: service.stop())
+    service.start()
+    log.info("scoring calls on %s", ", ".join(line.name for line in cfg.lines))
+    try:
+        while service.running():
+            service.join(timeout=0.5)
+    except KeyboardInterrupt:
+        service.stop()
+        service.join(timeout=10)
+    return 1 if service.failures else 0
