@@ -10,6 +10,7 @@ The call's audio is kept in memory only until the call is scored, then dropped.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import time
@@ -17,7 +18,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -80,7 +81,8 @@ class ScoredCall:
 
 class LinePipeline:
     def __init__(self, line: str, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink],
-                 epoch: datetime | None = None, keywords: KeywordStage | None = None):
+                 epoch: datetime | None = None, keywords: KeywordStage | None = None,
+                 call_numbers: Iterator[int] | None = None):
         self.line, self.cfg, self.rubric = line, cfg, rubric
         self.sinks = list(sinks)
         self.rate = cfg.audio.sample_rate
@@ -96,7 +98,8 @@ class LinePipeline:
         self._line_flags: set[str] = set()  # from the source, for the call in progress or the next
         self._mono = False
         self._call: _OpenCall | None = None
-        self._seq = 0
+        # the last part of call ids; shared between pipelines that score into one stream
+        self._call_numbers = call_numbers or itertools.count(1)
         dead_air = rubric.item("dead_air")
         self.dead_air_min_s = dead_air.min_s if dead_air else DEFAULT_DEAD_AIR_S
         self.dead_air_alert_s = dead_air.alert_after_s if dead_air and dead_air.alert else None
@@ -251,9 +254,8 @@ class LinePipeline:
         return done
 
     def _open(self, ev: CallOpened) -> None:
-        self._seq += 1
         start_wall = self.epoch + timedelta(seconds=ev.start)
-        call_id = make_call_id(self.cfg.box, self.line, start_wall, self._seq)
+        call_id = make_call_id(self.cfg.box, self.line, start_wall, next(self._call_numbers))
         self._call = _OpenCall(call_id, ev.start, start_wall, ev.call_ref, set(self._line_flags))
         for sink in self.sinks:
             sink.on_call_start(self.line, call_id, ev.start)

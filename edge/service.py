@@ -18,7 +18,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Callable, Iterator, Sequence
 
-from edge.commands.common import keyword_stage
+from edge.commands.common import line_pipeline
 from edge.config import Config, LineConfig
 from edge.events import CallBoundary, ScoreSink
 from edge.pipeline import Health, LinePipeline, run_source
@@ -83,8 +83,7 @@ class Service:
     # ------------------------------------------------------------------ lines
 
     def _pipeline(self, line: str) -> LinePipeline:
-        return LinePipeline(line, self.cfg, self.rubric, self.sinks, datetime.now(timezone.utc),
-                            keyword_stage(self.cfg, self.rubric))
+        return line_pipeline(line, self.cfg, self.rubric, self.sinks, datetime.now(timezone.utc))
 
     def _until_stopped(self, source: Iterator[SourceItem]) -> Iterator[SourceItem]:
         for item in source:

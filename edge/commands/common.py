@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from edge.config import Config, load_config
 from edge.events import ScoreSink
@@ -35,5 +35,5 @@ def keyword_stage(cfg: Config, rubric: Rubric) -> KeywordStage | None:
 
 
 def line_pipeline(line: str, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink],
-                  epoch: datetime | None = None) -> LinePipeline:
-    return LinePipeline(line, cfg, rubric, sinks, epoch, keyword_stage(cfg, rubric))
+                  epoch: datetime | None = None, call_numbers: Iterator[int] | None = None) -> LinePipeline:
+    return LinePipeline(line, cfg, rubric, sinks, epoch, keyword_stage(cfg, rubric), call_numbers)

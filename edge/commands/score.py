@@ -6,6 +6,7 @@ live line. Progress goes to stderr on a terminal only, so piped output stays cle
 
 from __future__ import annotations
 
+import itertools
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -54,6 +55,7 @@ def run(args) -> int:
         args.timeline.mkdir(parents=True, exist_ok=True)
         draw = lambda call: write_timeline(call, args.timeline)  # noqa: E731
     failed = 0
+    call_numbers = itertools.count(1)  # call ids stay unique across the files of one run
     progress = _progress(len(args.files))
     task = progress.add_task("scoring", total=len(args.files)) if progress else None
     if progress:
@@ -69,7 +71,7 @@ def run(args) -> int:
                 failed += 1
                 continue
             mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
-            pipeline = line_pipeline(line, cfg, rubric, [sink], mtime - timedelta(seconds=rec.duration))
+            pipeline = line_pipeline(line, cfg, rubric, [sink], mtime - timedelta(seconds=rec.duration), call_numbers)
 
             def on_call(call: ScoredCall, path=path) -> None:
                 if draw is not None:
