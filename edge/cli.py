@@ -19,6 +19,7 @@ from edge.config import ConfigError
 COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("edge.commands.score", "score recorded calls: one CallScore per call as JSON Lines on stdout"),
     "run": ("edge.commands.run", "the service loop: score every call on every configured line, live"),
+    "bench": ("edge.commands.bench", "real-time factor per stage for a stereo line, lines per core, peak memory"),
 }
 
 
