@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 Intervals = np.ndarray  # shape (n, 2), rows [start, end], sorted, non-overlapping
-TALK_PAUSE_S = 0.3
+TALK_PAUSE_S = 0.4
 
 
 def _r(x: float) -> float:
