@@ -1,6 +1,8 @@
 """`callqa score` and `callqa run` as a user runs them: JSON Lines out, clear errors, no tracebacks."""
 
 import json
+import shlex
+import shutil
 import subprocess
 import sys
 
@@ -88,3 +90,11 @@ def test_run_scores_a_configured_wav_line(call_wav, tmp_path):
     assert r.returncode == 0, r.stderr
     scores = [json.loads(x) for x in r.stdout.splitlines() if '"schema"' in x]
     assert [s["line"] for s in scores] == ["desk9"]
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux 'script' for a pseudo-terminal")
+def test_a_terminal_gets_a_progress_bar(call_wav):
+    # `script` gives the command a terminal; stdout goes to /dev/null, so what shows is stderr
+    cmd = f"{shlex.quote(sys.executable)} -m edge score {shlex.quote(str(call_wav))} 2>&1 >/dev/null"
+    r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=300)
+    assert "1/1 files" in r.stdout.replace("\r", "\n")
