@@ -12,6 +12,16 @@ returns stereo int16 audio with a truth dict measured from what it placed:
 - phrases marked `[...]` in a turn's text and drawn-out syllables marked `<.>` are synthesised
   as their own pieces, so their start and end are exact too.
 
+Truth fields (times in s from the call's start): `segments` {side: [[start, end]]}, `turns`
+(each with text, syllables, speed, gain and its marked pieces), `talk_s`, `syllables` and
+`speech_rate_sps` per side (Chinese characters / seconds of the side's segments), `overtalk`
+[[s, e]] (both sides in a segment), `interruptions` [[agent start, end of the overlap]] (the
+agent starts inside customer speech), `silences` (every gap between speech of either side) and
+`dead_air` (those >= `dead_air_min_s`), `raised_voice` {side: [[s, e, gain_db]]},
+`drawn_out` {side: [[s, e]]}, `phrases` [{phrase, side, start, end}], `response_latencies`
+[{customer_end, agent_start, latency_s}], `last_speaker`, `level_dbfs` (a normal turn's active
+level per side), `voices`, `headset`, `rate`, `duration`, `seed`, `scenario`.
+
 Named scenarios (`SCENARIOS`) fix the turn structure; the seed picks voices, pitches, levels
 and noise, so one name still yields many different calls. `random` builds the whole call from
 the seed.

@@ -10,7 +10,7 @@ import numpy as np
 from edge.prosody import level as lvl
 from edge.prosody.frames import HOP_S, frame_power, frame_times, power_db, speech_mask
 from edge.prosody.nuclei import drawn_out, syllable_nuclei, vowel_intensity_db
-from edge.prosody.pitch import track_f0
+from edge.prosody.pitch import PITCH_RATE, to_pitch_rate, track_f0
 from edge.prosody.raised import RaisedVoiceTracker
 
 PITCH_GATE_BELOW_LEVEL_DB = 25.0  # speech frames this far under the active level carry no pitch worth tracking
@@ -95,7 +95,9 @@ def analyse(samples: np.ndarray, sample_rate: int, speech: Sequence[tuple[float,
 
     active = lvl.active_level_dbfs(power[in_speech])
     pitch_gate = in_speech & (level_db > (active if active is not None else 0.0) - PITCH_GATE_BELOW_LEVEL_DB)
-    f0, aperiodicity = track_f0(x, sample_rate, n, pitch_gate)
+    # pitch and syllables need no more than 4 kHz of bandwidth: both work on 8 kHz samples
+    narrow = to_pitch_rate(x, sample_rate)
+    f0, aperiodicity = track_f0(narrow, n, pitch_gate)
     voiced = f0[np.isfinite(f0)]
     if voiced.size * HOP_S >= MIN_VOICED_S:
         median = float(np.median(voiced))
@@ -105,7 +107,7 @@ def analyse(samples: np.ndarray, sample_rate: int, speech: Sequence[tuple[float,
     else:
         pitch = (None, None, None)
 
-    intensity = vowel_intensity_db(x, sample_rate)[:n]
+    intensity = vowel_intensity_db(narrow, PITCH_RATE)[:n]
     nuclei = syllable_nuclei(intensity, aperiodicity, in_speech)
     rate = len(nuclei) / speech_s if speech_s >= MIN_SPEECH_S else None
     held = drawn_out(f0, intensity) * HOP_S

@@ -30,8 +30,8 @@ PERIODIC_NEAR_FRAMES = 2
 
 DRAWN_MIN_S = 0.6  # a held syllable this long is drawn out (拖音)
 STEADY_WINDOW_S = 0.25  # steadiness is judged over windows this long …
-STEADY_PITCH_ST = 1.5  # … whose pitch stays within this span (semitones) …
-STEADY_LEVEL_DB = 6.0  # … and whose intensity stays within this span (dB)
+STEADY_PITCH_ST = 2.0  # … whose pitch stays within this span (semitones) …
+STEADY_LEVEL_DB = 10.0  # … and whose intensity stays within this span (dB): a held vowel fades, a syllable boundary dips deeper
 
 
 def vowel_intensity_db(x: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -64,7 +64,13 @@ def drawn_out(f0: np.ndarray, intensity: np.ndarray) -> np.ndarray:
     if len(f0) < w:
         return np.zeros((0, 2), int)
     voiced = np.isfinite(f0)
-    st = 12 * np.log2(np.where(voiced, f0, 1.0))
+    if not voiced.any():
+        return np.zeros((0, 2), int)
+    # a held vowel may lose voicing for a frame or two (a pitch-tracker miss): bridge those
+    voiced = ndimage.binary_closing(voiced, np.ones(3, bool)) | voiced
+    frames_ = np.arange(len(f0))
+    known = np.isfinite(f0)
+    st = np.where(voiced, np.interp(frames_, frames_[known], 12 * np.log2(f0[known])), 0.0)
 
     def ahead(filt, v):  # filt over the window [i, i + w) starting at each frame i
         return filt(v, w, origin=-(w // 2), mode="constant", cval=0)

@@ -30,6 +30,7 @@ ACTIVE_FLOOR_DBFS = -60.0  # quieter frames are never speech
 ACTIVE_BELOW_RUNNING_DB = 12.0
 HYSTERESIS_DB = 3.0  # once the threshold is reached, the event lasts while within this of it
 MERGE_GAP_S = 0.6  # raised stretches closer than this are one event
+BATCH_S = 0.2  # samples are analysed in batches of at least this much (alerts come <= 0.2 s later)
 MIN_ACTIVE_IN_WINDOW = 0.4  # share of the short window that must be speech to judge it
 RUNNING_LEARNS_UP_TO_DB = 2.0  # louder frames count as this much above the running level
 
@@ -37,8 +38,8 @@ RUNNING_LEARNS_UP_TO_DB = 2.0  # louder frames count as this much above the runn
 class RaisedVoiceTracker:
     """Streaming raised-voice detector for one side of one line.
 
-    Feed it every sample of that side in order (`update`, int16, any chunk length; chunks of
-    0.1 s or more keep the per-call overhead low); silence and the other party's bleed are
+    Feed it every sample of that side in order (`update`, int16, any chunk length: short
+    chunks are pooled into BATCH_S batches); silence and the other party's bleed are
     ignored by an energy gate relative to the speaker's own level. `side` and `line` are given
     at construction and copied into each ProsodyEvent.
 
@@ -65,7 +66,8 @@ class RaisedVoiceTracker:
         self._w = int(round(SHORT_WINDOW_S / HOP_S))
         self._tail_db = np.zeros(self._w - 1)  # last frames' (level, active) for the short window
         self._tail_active = np.zeros(self._w - 1)
-        self._rest = np.zeros(0, np.float32)  # samples short of a whole frame
+        self._rest = np.zeros(0, np.float32)  # samples not yet analysed
+        self._batch = int(BATCH_S * sample_rate)
         self._t_rest = 0.0
         self._open: list[float] | None = None  # [start, last frame time, peak dB, reported]
 
@@ -79,6 +81,9 @@ class RaisedVoiceTracker:
         if not self._rest.size:
             self._t_rest = t0
         buf = np.concatenate([self._rest, x.astype(np.float32) / 32768.0])
+        if len(buf) < self._batch:  # small chunks are pooled: numpy's per-call cost dominates them
+            self._rest = buf
+            return []
         db = power_db(frame_power(buf, self.sample_rate))
         t_first = self._t_rest
         used = len(db) * hop(self.sample_rate)
