@@ -44,15 +44,25 @@ class Service:
         self.stop_event = threading.Event()
         self._cti = {line.name: queue.Queue() for line in cfg.lines}
         self._threads: list[threading.Thread] = []
+        self._pipelines: dict[str, LinePipeline] = {}
         self.failures: dict[str, str] = {}  # line -> last error, for status reports
 
     # ------------------------------------------------------------------ control
 
     def call_event(self, line: str, kind: str, call_ref: str | None = None) -> None:
         """A CTI start/end for `line`; applied at the line's current stream time."""
-        if line not in self._cti:
-            raise KeyError(f"no line named {line!r} is configured")
-        self._cti[line].put(CallBoundary(line, kind, 0.0, call_ref))
+        self.on_call_boundary(CallBoundary(line, kind, 0.0, call_ref))
+
+    def on_call_boundary(self, boundary: CallBoundary) -> None:
+        """CTI input (edge.mqtt.sink.MqttSink calls this on its thread): queued for the line."""
+        if boundary.line not in self._cti:
+            raise KeyError(f"no line named {boundary.line!r} is configured")
+        self._cti[boundary.line].put(boundary)
+
+    def stream_time(self, line: str) -> float:
+        """The line's stream clock now (0.0 before its audio starts)."""
+        pipeline = self._pipelines.get(line)
+        return 0.0 if pipeline is None else pipeline.now
 
     def start(self) -> "Service":
         by_device: dict[str | int | None, list[LineConfig]] = defaultdict(list)
@@ -93,7 +103,7 @@ class Service:
 
     def _run(self, line: str, source: Iterator[SourceItem]) -> None:
         """One line to the end of its source (or shutdown), a failure contained and named."""
-        pipeline = self._pipeline(line)
+        pipeline = self._pipelines[line] = self._pipeline(line)
         try:
             run_source(pipeline, self._until_stopped(source), self.health, self._cti[line])
         except SourceError as e:

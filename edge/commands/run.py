@@ -24,6 +24,12 @@ def run(args) -> int:
     if not cfg.lines:
         raise ConfigError(f"{args.config}: lines: no line configured, nothing to listen to")
     service = Service(cfg, rubric, [JsonLinesSink(sys.stdout, alerts=True)])
+    mqtt = None
+    if cfg.mqtt.enabled:  # scores and alerts to the outbox and broker; CTI events back in
+        from edge.mqtt.sink import MqttSink
+
+        mqtt = MqttSink(cfg, on_call_boundary=service.on_call_boundary, stream_clock=service.stream_time).start()
+        service.sinks.append(mqtt)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     service.start()
     log.info("scoring calls on %s", ", ".join(line.name for line in cfg.lines))
@@ -33,4 +39,7 @@ def run(args) -> int:
     except KeyboardInterrupt:
         service.stop()
         service.join(timeout=10)
+    finally:
+        if mqtt is not None:
+            mqtt.close()
     return 1 if service.failures else 0
