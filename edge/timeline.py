@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.pipeline import ScoredCall
+from edge.scoring.callscore import score_pct
 
 COLOURS = {"agent": "#1f77b4", "customer": "#e07b00", "overtalk": "#d62728", "dead_air": "#7f7f7f",
            "alert_red": "#d62728", "alert_amber": "#ff9f1c", "raised": "#9467bd"}
@@ -74,7 +75,8 @@ def write_timeline(call: ScoredCall, out_dir: Path) -> Path:
     ax_items = fig.add_subplot(grid[3])
 
     verdict = "PASSED" if s["passed"] else ("FAILED (fatal)" if s["fatal"] else "FAILED")
-    pct = "n/a" if s["score_pct"] is None else f"{s['score_pct']:.0f}%"
+    kept = score_pct(s["score"], s["max_score"])
+    pct = "n/a" if kept is None else f"{kept:.0f}%"
     flags = f"   flags: {', '.join(s['flags'])}" if s["flags"] else ""
     fig.suptitle(f"{s['call_id']}   {s['start'][:19].replace('T', ' ')} UTC   {dur:.0f} s   "
                  f"score {s['score']:g}/{s['max_score']:g} = {pct} (pass {s['pass_mark']:g}%)  {verdict}{flags}",

@@ -87,8 +87,7 @@ def test_keyword_items_are_not_measured_never_passed_without_a_spotter(busy_call
     measured = [i for i in s["items"] if i["status"] != "not_measured"]
     assert s["max_score"] == sum(i["points"] for i in measured) < 100
     assert s["score"] == pytest.approx(s["max_score"] - sum(i["deduction"] for i in measured))
-    assert s["score_pct"] == pytest.approx(100 * s["score"] / s["max_score"], abs=0.01)
-    assert s["passed"] == (s["score_pct"] >= 80 and not s["fatal"])
+    assert s["passed"] == (100 * s["score"] / s["max_score"] >= 80 and not s["fatal"])
 
 
 def test_interrupting_agent_loses_points_with_the_times_as_evidence(busy_call):

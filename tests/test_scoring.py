@@ -30,6 +30,10 @@ def scored(f):
     return s, {i["id"]: i for i in s["items"]}
 
 
+def pct(s):
+    return 100 * s["score"] / s["max_score"]
+
+
 def hit(phrase, category, start, side="agent"):
     return Hit(phrase, category, side, start, start + 0.5, 0.9)
 
@@ -43,7 +47,7 @@ def test_a_tidy_call_with_a_spotter_passes_every_measured_item():
     failed = {k: v for k, v in items.items() if v["status"] == "failed"}
     assert not failed, failed
     assert s["score"] == s["max_score"] == 97  # all but the human-review item
-    assert s["passed"] and not s["fatal"] and s["score_pct"] == 100
+    assert s["passed"] and not s["fatal"] and pct(s) == 100
 
 
 def test_forbidden_phrase_costs_points_per_hit_with_the_phrase_as_evidence():
@@ -58,7 +62,7 @@ def test_forbidden_phrase_costs_points_per_hit_with_the_phrase_as_evidence():
 def test_an_insult_is_fatal_whatever_the_score():
     s, items = scored(facts(POLITE_HITS + [hit("神经病", "insult", 30.0)]))
     assert items["insults"]["fatal"] and s["fatal"]
-    assert s["score_pct"] > 80 and not s["passed"]
+    assert pct(s) > 80 and not s["passed"]
 
 
 def test_customer_phrases_do_not_count_against_the_agent():
@@ -88,7 +92,7 @@ def test_without_a_spotter_keyword_items_are_left_out_of_the_score():
                                                    "fillers", "forbidden_phrases", "apology", "insults")]
     assert all(i["status"] == "not_measured" and i["deduction"] == 0 for i in kw)
     assert s["max_score"] == 97 - sum(i["points"] for i in kw)
-    assert s["score_pct"] == 100
+    assert pct(s) == 100
 
 
 def test_a_quiet_agent_without_pitch_leaves_pitch_items_unmeasured():
@@ -101,6 +105,6 @@ def test_below_the_pass_mark_fails_the_call():
     slow = {**PROSODY, "speech_rate_sps": 1.5, "pitch_range_st": 1.0, "level_dbfs": -45.0}
     s, items = scored(facts(POLITE_HITS, prosody=slow))
     assert {k for k, v in items.items() if v["status"] == "failed"} == {"speech_rate", "intonation", "clarity"}
-    assert s["score"] == 97 - 16 and s["score_pct"] < 85
+    assert s["score"] == 97 - 16 and pct(s) < 85
     s2, _ = scored(facts(None, prosody=slow))  # fewer measured items: the same faults weigh more
-    assert s2["score_pct"] < 80 and not s2["passed"]
+    assert pct(s2) < 80 and not s2["passed"]

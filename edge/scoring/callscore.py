@@ -32,6 +32,11 @@ def iso(t: datetime) -> str:
     return t.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def score_pct(score: float, max_score: float) -> float | None:
+    """What pass_mark is compared with: % of the measured items' points kept."""
+    return round(100.0 * score / max_score, 2) if max_score else None
+
+
 def score_items(rubric: Rubric, facts: CallFacts) -> list[dict[str, Any]]:
     out = []
     for item in rubric.items:
@@ -50,7 +55,7 @@ def build_callscore(ident: CallIdentity, rubric: Rubric, facts: CallFacts, flags
     measured = [i for i in items if i["status"] != "not_measured"]
     max_score = round(sum(i["points"] for i in measured), 3)
     score = round(sum(i["points"] - i["deduction"] for i in measured), 3)
-    pct = round(100.0 * score / max_score, 2) if max_score else None
+    pct = score_pct(score, max_score)
     fatal = any(i["fatal"] for i in items)
     end = ident.start + timedelta(seconds=facts.duration_s)
     return {
@@ -73,7 +78,6 @@ def build_callscore(ident: CallIdentity, rubric: Rubric, facts: CallFacts, flags
         "items": items,
         "score": score,
         "max_score": max_score,
-        "score_pct": pct,
         "pass_mark": rubric.pass_mark,
         "passed": bool(pct is not None and pct >= rubric.pass_mark and not fatal),
         "fatal": fatal,
