@@ -29,7 +29,8 @@ def callscore_validator():
         [(s["$id"], Resource.from_contents(s)) for s in schemas.values()]
         + [(name, Resource.from_contents(s)) for name, s in schemas.items()]
     )
-    return jsonschema.Draft202012Validator(schemas["callscore.v1.json"], registry=registry)
+    return jsonschema.Draft202012Validator(schemas["callscore.v1.json"], registry=registry,
+                                           format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
 VALIDATOR = callscore_validator()
