@@ -61,7 +61,6 @@ class _OpenCall:
     start_wall: datetime
     call_ref: str | None
     flags: set[str]
-    hits: list[KeywordHit] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     agitation: list[float] = field(default_factory=list)  # customer raised voice, stream time
     dead_air_alerted_at: float | None = None  # start of the silence already alerted
@@ -100,9 +99,9 @@ class LinePipeline:
         self._call: _OpenCall | None = None
         # the last part of call ids; shared between pipelines that score into one stream
         self._call_numbers = call_numbers or itertools.count(1)
-        dead_air = rubric.item("dead_air")
-        self.dead_air_min_s = dead_air.min_s if dead_air else DEFAULT_DEAD_AIR_S
-        self.dead_air_alert_s = dead_air.alert_after_s if dead_air and dead_air.alert else None
+        self._hits: list[KeywordHit] = []  # the line's keyword hits not yet given to a call
+        self.dead_air_item = rubric.item("dead_air")
+        self.dead_air_min_s = self.dead_air_item.min_s if self.dead_air_item else DEFAULT_DEAD_AIR_S
 
     # ------------------------------------------------------------------ input
 
@@ -141,12 +140,12 @@ class LinePipeline:
         for b in due:
             self._pending_boundaries.remove(b)
             done += self._apply(self.segmenter.external(b))
-        new = []
+        new, hits = [], []
         for side, samples in ((Side.AGENT, frame.agent), (Side.CUSTOMER, frame.customer)):
             if samples is None:
                 continue
             segs = self.vads[side].process(samples, frame.t)
-            self._spot(side, samples, frame.t, segs)
+            hits += self._spot(side, samples, frame.t, segs)
             self._prosody(side, samples, frame.t)
             new += segs
         self._add_segments(new)
@@ -156,6 +155,7 @@ class LinePipeline:
         speech_start = min(speaking + [s.start for s in new], default=None)
         last_end = max(heard + [s.end for s in new], default=None)
         done += self._apply(self.segmenter.advance(end, speech_start, last_end))
+        self._keyword_alerts(hits)
         self._dead_air_alert(speech_start)
         self._check_apologies()
         self._trim_buffer()
@@ -165,19 +165,24 @@ class LinePipeline:
         for s in segs:
             self._segments[s.side].append((s.start, s.end))
 
-    def _spot(self, side: Side, samples: np.ndarray, t0: float, finished) -> None:
-        if self.keywords is None or self._call is None:
-            return
-        if self.vads[side].speaking_since is None and not finished:
-            return
+    def _spot(self, side: Side, samples: np.ndarray, t0: float, finished) -> list[KeywordHit]:
+        """Speech goes to the spotter whether or not a call is open yet: the first words of
+        a call (the greeting) are heard before the segmenter opens it."""
+        if self.keywords is None or (self.vads[side].speaking_since is None and not finished):
+            return []
         hits = self.keywords.process(side, samples, self.rate, t0)
         if finished:
             hits += self.keywords.flush(side)
+        self._hits += hits
+        return hits
+
+    def _keyword_alerts(self, hits: list[KeywordHit]) -> None:
+        """A forbidden phrase or an insult from the agent lights the desk light at once."""
+        call = self._call
         for h in hits:
-            self._call.hits.append(h)
             item = next((i for i in self.rubric.items if i.signal == "keyword_absent" and i.category == h.category
-                         and i.alert and h.side == Side.AGENT), None)
-            if item is not None:
+                         and i.alert), None)
+            if call is not None and item is not None and h.side == Side.AGENT and h.start >= call.start:
                 self._alert(item.id, item.alert, f"{item.name}: '{h.phrase}'", h.start,
                             {"phrase": h.phrase, "confidence": round(h.confidence, 3)})
 
@@ -211,9 +216,10 @@ class LinePipeline:
         """Long dead air, as soon as it is known. A CTI-bounded call is known to go on, so its
         silence is alerted while it lasts; otherwise a silence may just be the call's end, and
         the alert waits for speech to resume inside the same call."""
-        call, limit = self._call, self.dead_air_alert_s
-        if call is None or limit is None or self._mono:
+        call, item = self._call, self.dead_air_item
+        if call is None or item is None or not item.alert or item.alert_after_s is None or self._mono:
             return
+        limit = item.alert_after_s
         ends = [e for side in Side for _, e in self._segments[side][-1:] if e > call.start]
         silence_from = max(ends + [call.start])
         if self.segmenter.external_call:
@@ -224,7 +230,7 @@ class LinePipeline:
             gap = (prev[-1], speech_start) if prev and speech_start - prev[-1] >= limit else None
         if gap is not None and call.dead_air_alerted_at != gap[0]:
             call.dead_air_alerted_at = gap[0]
-            self._alert("dead_air", "amber", f"dead air {gap[1] - gap[0]:.0f} s", gap[0],
+            self._alert(item.id, item.alert, f"dead air {gap[1] - gap[0]:.0f} s", gap[0],
                         {"start": round(gap[0] - call.start, 3), "silent_s": round(gap[1] - gap[0], 1)})
 
     def _check_apologies(self) -> None:
@@ -237,7 +243,7 @@ class LinePipeline:
                 continue
             call.agitation.remove(t)
             said = any(h.category == item.category and h.side == Side.AGENT and t <= h.start <= t + item.within_s
-                       for h in call.hits)
+                       for h in self._hits)
             if not said:
                 self._alert(item.id, item.alert, "customer agitated, no apology", t,
                             {"agitation_at": round(t - call.start, 3), "within_s": item.within_s})
@@ -310,7 +316,7 @@ class LinePipeline:
         hits = None if self.keywords is None else tuple(
             Hit(h.phrase, h.category, h.side.value, round(h.start - ev.start, 3), round(h.end - ev.start, 3),
                 round(float(h.confidence), 3))
-            for h in call.hits if ev.start <= h.start < ev.end)
+            for h in self._hits if ev.start <= h.start < ev.end)
         facts = CallFacts(duration, metrics, pro_dicts["agent"], pro_dicts.get("customer"), hits, two_sided)
         ident = CallIdentity(self.cfg.box, self.line, call.call_id, ev.call_ref or call.call_ref,
                              call.start_wall, ev.reason)
@@ -318,6 +324,7 @@ class LinePipeline:
         for sink in self.sinks:
             sink.on_score(score)
         self._line_flags.clear()
+        self._hits = [h for h in self._hits if h.start >= ev.end]
         for side in Side:  # keep only speech that may belong to the next call
             self._segments[side] = [(s, e) for s, e in self._segments[side] if e > ev.end]
         return ScoredCall(score, self.rate, agent, customer,
@@ -330,6 +337,7 @@ class LinePipeline:
         if self._call is None:
             for side in Side:
                 self._segments[side] = [(s, e) for s, e in self._segments[side] if e > keep_from]
+            self._hits = [h for h in self._hits if h.end > keep_from]
 
 
 def _float(x: np.ndarray) -> np.ndarray:

@@ -199,3 +199,15 @@ def test_device_lost_mid_call_closes_and_scores_the_call_flagged():
     s = sink.scores[0]
     assert s["end_reason"] == "device_lost" and "device_lost" in s["flags"]
     VALIDATOR.validate(s)
+
+
+def test_long_dead_air_raises_an_amber_alert_once_speech_resumes():
+    a, _ = generate_call("polite", 8000, seed=14)
+    gap = np.zeros((8000 * 9, 2), np.int16)  # 9 s: past the 8 s alert, under the 10 s end silence
+    calls, sink = score(np.concatenate([a, gap, a]), 8000)
+    assert len(sink.scores) == 1
+    dead = [x for x in sink.alerts if x.item == "dead_air"]
+    assert len(dead) == 1 and dead[0].severity == "amber"
+    longest = sink.scores[0]["metrics"]["dead_air"]["events"]
+    assert any(abs(s - dead[0].t) < 0.05 and e - s >= 9.0 for s, e in longest)
+    assert dead[0].evidence["silent_s"] >= 9.0
