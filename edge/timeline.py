@@ -68,7 +68,7 @@ def write_timeline(call: ScoredCall, out_dir: Path) -> Path:
     dur = max(s["duration_s"], 1.0)
     lost = [i for i in s["items"] if i["deduction"] > 0]
     fig = plt.figure(figsize=(15, 8.5 + 0.22 * len(lost)), dpi=100, layout="constrained")
-    grid = fig.add_gridspec(4, 1, height_ratios=[2.2, 1.3, 1.3, 0.6 + 0.2 * len(lost)])
+    grid = fig.add_gridspec(4, 1, height_ratios=[2.2, 1.3, 1.3, 0.9 + 0.2 * len(lost)])
     ax_talk = fig.add_subplot(grid[0])
     ax_pitch = fig.add_subplot(grid[1], sharex=ax_talk)
     ax_level = fig.add_subplot(grid[2], sharex=ax_talk)
@@ -78,8 +78,10 @@ def write_timeline(call: ScoredCall, out_dir: Path) -> Path:
     kept = score_pct(s["score"], s["max_score"])
     pct = "n/a" if kept is None else f"{kept:.0f}%"
     flags = f"   flags: {', '.join(s['flags'])}" if s["flags"] else ""
-    fig.suptitle(f"{s['call_id']}   {s['start'][:19].replace('T', ' ')} UTC   {dur:.0f} s   "
-                 f"score {s['score']:g}/{s['max_score']:g} = {pct} (pass {s['pass_mark']:g}%)  {verdict}{flags}",
+    total = sum(i["points"] for i in s["items"])
+    fig.suptitle(f"{s['call_id']}   {s['start'][:19].replace('T', ' ')} UTC   {dur:.0f} s   line {s['line']}{flags}\n"
+                 f"score {s['score']:g}/{s['max_score']:g} = {pct} (pass {s['pass_mark']:g}%)  {verdict}"
+                 f"   — judged on {s['max_score']:g} of {total:g} points",
                  fontsize=12, fontweight="bold", color="#2a7d2a" if s["passed"] else "#b22222")
 
     # --- who spoke when -------------------------------------------------------------------
@@ -154,7 +156,12 @@ def write_timeline(call: ScoredCall, out_dir: Path) -> Path:
              + f"   ({_values(i['evidence'])})"
              for i in lost]
     text = "Points lost:\n" + ("\n".join(lines) if lines else "none")
-    text += f"\n\nNot measured ({len(unmeasured)} items, left out of the score): " + ", ".join(i["id"] for i in unmeasured)
+    by_reason: dict[str, list[str]] = {}
+    for i in unmeasured:
+        by_reason.setdefault(i["evidence"].get("reason", "not measured"), []).append(i["id"])
+    text += (f"\n\nNot measured, left out of the score ({len(unmeasured)} items, "
+             f"{sum(i['points'] for i in unmeasured):g} points; check these by listening):\n"
+             + "\n".join(f"  {reason}: {', '.join(ids)}" for reason, ids in by_reason.items()))
     ax_items.text(0.0, 1.0, text, va="top", ha="left", fontsize=10, family=plt.rcParams["font.family"],
                   wrap=True, transform=ax_items.transAxes)
     for i in lost:
