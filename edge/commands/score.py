@@ -7,6 +7,7 @@ live line. Progress goes to stderr on a terminal only, so piped output stays cle
 from __future__ import annotations
 
 import itertools
+import logging
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,6 +18,8 @@ from edge.pipeline import ScoredCall, run_source
 from edge.sinks import JsonLinesSink
 from edge.sources import SourceError
 from edge.sources.wav import load_recording, wav_source
+
+log = logging.getLogger(__name__)
 
 BLOCK_S = 0.3  # audio per pipeline step: ten 30 ms VAD frames
 
@@ -77,7 +80,13 @@ def run(args) -> int:
                 if draw is not None:
                     print(f"{path}: timeline {draw(call)}", file=sys.stderr)
 
-            run_source(pipeline, wav_source(rec, line, BLOCK_S), on_call=on_call)
+            try:
+                run_source(pipeline, wav_source(rec, line, BLOCK_S), on_call=on_call)
+            except Exception as e:  # noqa: BLE001 - one file's failure must not stop the batch
+                log.debug("%s failed", path, exc_info=True)
+                print(f"callqa score: {path}: could not be scored ({type(e).__name__}: {e}); "
+                      "run with -v for details", file=sys.stderr)
+                failed += 1
             if progress:
                 progress.advance(task)
     finally:
