@@ -7,11 +7,6 @@ import platform
 import sys
 from pathlib import Path
 
-from edge.bench import BenchContext, run_sections
-from edge.commands.common import load_setup
-from edge.sources import SourceError
-from edge.sources.wav import load_recording
-
 
 def add_arguments(p) -> None:
     p.add_argument("--wav", type=Path, help="a stereo call to measure on (default: a generated one, needs the repo's scripts/)")
@@ -24,6 +19,9 @@ def add_arguments(p) -> None:
 
 def _test_audio(args, rate: int):
     import numpy as np
+
+    from edge.sources import SourceError
+    from edge.sources.wav import load_recording
 
     if args.wav:
         rec = load_recording(args.wav, rate)
@@ -38,6 +36,11 @@ def _test_audio(args, rate: int):
 
 
 def run(args) -> int:
+    # Imported here: `callqa --help` and the other commands must not pay for the pipeline.
+    from edge.bench import BenchContext, run_sections
+    from edge.commands.common import load_setup
+    from edge.sources import SourceError
+
     cfg, _ = load_setup(args.config)
     if args.rate:
         cfg = cfg.model_copy(update={"audio": cfg.audio.model_copy(update={"sample_rate": args.rate})})

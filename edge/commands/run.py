@@ -7,11 +7,6 @@ import signal
 import sys
 from pathlib import Path
 
-from edge.commands.common import load_setup
-from edge.config import ConfigError
-from edge.service import Service
-from edge.sinks import JsonLinesSink
-
 log = logging.getLogger(__name__)
 
 
@@ -20,6 +15,12 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    # Imported here: `callqa --help` and the other commands must not pay for the pipeline.
+    from edge.commands.common import load_setup
+    from edge.config import ConfigError
+    from edge.service import Service
+    from edge.sinks import JsonLinesSink
+
     cfg, rubric = load_setup(args.config)
     if not cfg.lines:
         raise ConfigError(f"{args.config}: lines: no line configured, nothing to listen to")

@@ -12,13 +12,6 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from edge.commands.common import line_pipeline, load_setup
-from edge.config import ChannelMap
-from edge.pipeline import ScoredCall, run_source
-from edge.sinks import JsonLinesSink
-from edge.sources import SourceError
-from edge.sources.wav import load_recording, wav_source
-
 log = logging.getLogger(__name__)
 
 BLOCK_S = 0.3  # audio per pipeline step: ten 30 ms VAD frames
@@ -44,6 +37,14 @@ def _progress(total: int):
 
 
 def run(args) -> int:
+    # Imported here: `callqa --help` and the other commands must not pay for the pipeline.
+    from edge.commands.common import line_pipeline, load_setup
+    from edge.config import ChannelMap
+    from edge.pipeline import run_source
+    from edge.sinks import JsonLinesSink
+    from edge.sources import SourceError
+    from edge.sources.wav import load_recording, wav_source
+
     cfg, rubric = load_setup(args.config)
     if args.rate:
         cfg = cfg.model_copy(update={"audio": cfg.audio.model_copy(update={"sample_rate": args.rate})})
@@ -76,7 +77,7 @@ def run(args) -> int:
             mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
             pipeline = line_pipeline(line, cfg, rubric, [sink], mtime - timedelta(seconds=rec.duration), call_numbers)
 
-            def on_call(call: ScoredCall, path=path) -> None:
+            def on_call(call, path=path) -> None:
                 if draw is not None:
                     print(f"{path}: timeline {draw(call)}", file=sys.stderr)
 
