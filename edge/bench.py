@@ -19,7 +19,7 @@ import numpy as np
 from edge.config import Config
 
 # Modules that add bench sections; each exposes bench_section(ctx) -> list[Measure].
-SECTION_MODULES: tuple[str, ...] = ("edge.bench_pipeline",)
+SECTION_MODULES: tuple[str, ...] = ("edge.bench_pipeline", "edge.keywords.bench")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from edge.config import ConfigError, KeywordsConfig
 from edge.events import Side
 from edge.keywords.linesim import TEST_NOISES, LineSim
 from edge.keywords.manifest import read_manifest, read_wav
+from edge.keywords.model import NEVER
 from edge.keywords.spotter import KeywordSpotter
 from edge.keywords.units import han_only, syllables
 
@@ -157,22 +158,23 @@ def category_table(run: Run, thresholds: Mapping[str, float]) -> dict:
 
 
 def calibrate(run: Run, max_fa_per_hour: float) -> dict:
-    """Thresholds with false alarms (judged by sound: the model cannot tell homophones apart)
-    within budget, precision first, never below 0.1: per phrase, the category's budget shared
+    """Thresholds with false alarms (judged by characters, so a phrase that sounds like common
+    words, 喂 like 为, is pushed up until it rarely fires: a false red light costs more than a
+    miss) within budget, precision first, never below 0.1: per phrase, the category's budget shared
     among its phrases; per phrase length in syllables (1, 2, 3+; for phrases added later), a
     quarter of the budget for an average phrase of that length."""
     per_phrase, by_length = {}, defaultdict(list)
     for cat, phrases in run.phrases.items():
         for p in phrases:
-            _, _, fa = _tally(run, [p], True, _sweep)
+            _, _, fa = _tally(run, [p], False, _sweep)
             fa_h = fa / run.hours
             ok = np.flatnonzero((fa_h <= max_fa_per_hour / len(phrases)) & (GRID >= MIN_THRESHOLD))
-            per_phrase[p] = float(GRID[ok[0]]) if ok.size else 1.0
+            per_phrase[p] = float(GRID[ok[0]]) if ok.size else NEVER
             by_length[str(min(len(han_only(p)), 3))].append(fa_h)
     syllables_thr = {}
     for length, curves in sorted(by_length.items()):
         ok = np.flatnonzero((np.mean(curves, axis=0) <= max_fa_per_hour / 4) & (GRID >= MIN_THRESHOLD))
-        syllables_thr[length] = float(GRID[ok[0]]) if ok.size else 1.0
+        syllables_thr[length] = float(GRID[ok[0]]) if ok.size else NEVER
     return {"phrases": per_phrase, "syllables": syllables_thr}
 
 

@@ -20,6 +20,7 @@ from edge.config import ConfigError
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "models" / "kws.json"
 DEFAULT_THRESHOLD = 0.5  # an uncalibrated model
+NEVER = 1.01  # calibrated threshold of a phrase the model cannot tell from everyday words
 RUNTIMES = {"onnx": "edge.keywords.runtime_onnx", "tflite": "edge.keywords.runtime_tflite"}
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import logging
+
 import numpy as np
 
 from edge.config import ConfigError, KeywordsConfig
@@ -20,6 +22,7 @@ from edge.keywords.model import AcousticModel, ModelInfo, load_model
 from edge.keywords.search import Keyword, KeywordSearch
 from edge.keywords.units import INITIALS, UnrepresentablePhrase, han_only, phrase_units, unit_index_of
 
+log = logging.getLogger(__name__)
 _GAP_S = 0.05  # a chunk starting this much after the previous one ended begins a new segment
 
 
@@ -65,6 +68,10 @@ class KeywordSpotter:
             float(thresholds[k.category]) if k.category in thresholds
             else info.threshold_for(k.phrase, len(han_only(k.phrase))) for k in keywords
         ])
+        off = sorted({k.phrase for k, t in zip(keywords, self.thresholds) if t > 1.0})
+        if off:
+            log.warning("keyword model cannot tell %s from everyday words (calibrated off): "
+                        "these phrases are never reported; a longer phrase can be", ", ".join(off))
         self._sides: dict[Side, _SideState] = {}
 
     @classmethod
