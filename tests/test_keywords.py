@@ -171,3 +171,16 @@ def test_eval_kws_names_a_bad_manifest(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "edge", "eval-kws", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "m.tsv" in proc.stderr and "transcript" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_eval_replay_at_a_threshold_matches_a_spotter_run_at_that_threshold():
+    from edge.keywords.evaluate import Detection, _kept, floor_spotter
+
+    phrases = {"greeting": ["您好", "很高兴为您服务"], "closing": ["感谢您的来电", "再见"], "filler": ["这个"]}
+    audio = said("这个您好很高兴为您服务，这个问题我看一下，感谢您的来电再见")
+    candidates = spot(floor_spotter(KeywordsConfig(), phrases), audio, 8000)
+    for threshold in (0.05, 0.3, 0.6, 0.9):
+        real = spot(make(phrases=phrases, thresholds={c: threshold for c in phrases}), audio, 8000)
+        for phrase in ("您好", "很高兴为您服务", "感谢您的来电", "再见", "这个"):
+            mine = [Detection(0, h.phrase, h.category, h.confidence, h.start, h.end) for h in candidates if h.phrase == phrase]
+            assert _kept(mine, np.array([threshold]))[0] == sum(h.phrase == phrase for h in real), (threshold, phrase)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,9 @@ import numpy as np
 
 from edge.config import ConfigError
 
-DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "models" / "kws.json"
+# A checkout's models/, else where `pip install` puts them (pyproject's data-files).
+_CHECKOUT_MANIFEST = Path(__file__).resolve().parents[2] / "models" / "kws.json"
+DEFAULT_MANIFEST = _CHECKOUT_MANIFEST if _CHECKOUT_MANIFEST.exists() else Path(sys.prefix) / "share/callqa/models/kws.json"
 DEFAULT_THRESHOLD = 0.5  # an uncalibrated model
 NEVER = 1.01  # calibrated threshold of a phrase the model cannot tell from everyday words
 RUNTIMES = {"onnx": "edge.keywords.runtime_onnx", "tflite": "edge.keywords.runtime_tflite"}

@@ -59,17 +59,22 @@ class KeywordSearch:
         self._labels = labels
         self._first = np.concatenate(first)
         self._last = np.flatnonzero(np.r_[kw_of[1:] != kw_of[:-1], True])
-        self._skip_ok = np.concatenate(skip_ok)
         self._is_blank = labels == 0
-        # predecessor state indices (wrapping at 0 is harmless: _first/_skip_ok mask those)
-        self._back1 = np.arange(len(labels)) - 1
-        self._back2 = np.arange(len(labels)) - 2
         self._kw_of = kw_of
         n_units = np.array([len(kw.label_ids) for kw in keywords], float)
         self._n_units = n_units
-        self._max_len = (n_units * MAX_FRAMES_PER_UNIT).astype(int)[self._kw_of]
+        self._max_len = (n_units * MAX_FRAMES_PER_UNIT).astype(int)[kw_of]
         self._needs_boundary = self._first & np.array([kw.starts_with_final for kw in keywords])[kw_of]
         self._initial_ids = initial_ids
+        # Predecessors of each state, as offsets back in the state vector with the cost of
+        # taking them (-inf: not allowed): stay, from the blank before, from the unit before.
+        self._pred = np.clip(np.arange(len(labels))[None, :] - np.arange(3)[:, None], 0, None)
+        cost = np.full(self._pred.shape, _NEG)
+        cost[0] = 0.0
+        cost[1, ~self._first] = 0.0
+        cost[2, np.concatenate(skip_ok)] = 0.0
+        self._pred_cost = cost
+        self._entry = np.where(self._first, 0.0, _NEG)  # entering from the filler is free
         self.reset()
 
     def reset(self) -> None:
@@ -87,25 +92,20 @@ class KeywordSearch:
         starts = np.empty((len(log_probs), len(self.keywords)), int)
         s, st = self._score, self._start
         heard = log_probs.argmax(axis=1)
+        cols = np.arange(len(self._labels))
         for i in range(len(log_probs)):  # frames depend on each other; states are vectorised
             t = self.frame + i
-            stay, stay_st = s, st
-            prev1 = np.where(self._first, _NEG, s[self._back1])
-            prev1_st = st[self._back1]
-            prev2 = np.where(self._skip_ok, s[self._back2], _NEG)
-            prev2_st = st[self._back2]
-            best = np.maximum(stay, np.maximum(prev1, prev2))
-            best_st = np.where(best == stay, stay_st, np.where(best == prev1, prev1_st, prev2_st))
-            # entering from the filler costs nothing
-            enter = self._first & (best < 0.0)
+            cand = s[self._pred] + self._pred_cost
+            k = cand.argmax(axis=0)
+            best, best_st = cand[k, cols], st[self._pred[k, cols]]
+            entry = self._entry
             if self._after_initial:
-                enter &= ~self._needs_boundary
+                entry = np.where(self._needs_boundary, _NEG, entry)
             if heard[i]:
                 self._after_initial = int(heard[i]) in self._initial_ids
-            best = np.where(enter, 0.0, best)
-            best_st = np.where(enter, t, best_st)
-            s = best + rel[i]
-            st = best_st
+            enter = entry > best
+            s = np.where(enter, entry, best) + rel[i]
+            st = np.where(enter, t, best_st)
             s = np.where(t - st >= self._max_len, _NEG, s)
             conf[i] = np.exp(np.minimum(s[self._last], 0.0) / self._n_units)
             starts[i] = st[self._last]

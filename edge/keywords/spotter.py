@@ -47,8 +47,12 @@ class KeywordSpotter:
     """
 
     def __init__(self, model: AcousticModel, info: ModelInfo, phrases: Mapping[str, Sequence[str]],
-                 thresholds: Mapping[str, float], line: str = "") -> None:
+                 thresholds: Mapping[str, float], line: str = "", keep_overlaps: bool = False) -> None:
+        """`keep_overlaps` (evaluation only): report every window's best candidate even where
+        it overlaps the keyword's previous one, so that one run can be replayed at any
+        threshold (edge.keywords.evaluate does that)."""
         self.model = model
+        self.keep_overlaps = keep_overlaps
         self.info = info
         self.line = line
         unit_index = dict(zip(info.units, unit_index_of(info.units, info.units)))
@@ -147,7 +151,7 @@ class KeywordSpotter:
         for k in np.flatnonzero(peak >= self.thresholds):
             end = first_frame + int(best[k])
             start = int(starts[best[k], k])
-            if start <= state.last_end.get(int(k), -1):
+            if start <= state.last_end.get(int(k), -1) and not self.keep_overlaps:
                 continue
             state.last_end[int(k)] = end
             kw = self.keywords[k]

@@ -154,6 +154,10 @@ def stage_quantize(args, work: Path) -> None:
 def stage_tflite(args, work: Path) -> None:
     from models.train.quantize import export_tflite
 
+    if not Path(args.tf_python).exists():
+        raise SystemExit(f"tflite stage: {args.tf_python} not found; make a TensorFlow venv "
+                         "(python3 -m venv /opt/tfconv && /opt/tfconv/bin/pip install tensorflow-cpu) "
+                         "or pass --tf-python")
     windows = np.load(work / "calibration_windows.npy")
     export_tflite(work / "kws.pt", windows, args.out / "kws.tflite", args.out / "kws.int8.tflite", _window(),
                   args.tf_python)
@@ -163,13 +167,12 @@ def stage_tflite(args, work: Path) -> None:
 def stage_calibrate(args, work: Path) -> None:
     """Per-category thresholds on the dev split: held-out voices, training noise types, 8 kHz line."""
     from edge.config import KeywordsConfig
-    from edge.keywords.evaluate import FLOOR, calibrate, category_table, load_phrases, spot_clips
+    from edge.keywords.evaluate import calibrate, category_table, floor_spotter, load_phrases, spot_clips
     from edge.keywords.linesim import LineSim
     from edge.keywords.manifest import read_manifest
-    from edge.keywords.spotter import KeywordSpotter
 
     phrases = load_phrases()
-    spotter = KeywordSpotter.from_config(KeywordsConfig(model=args.out / "kws.json"), phrases, {c: FLOOR for c in phrases})
+    spotter = floor_spotter(KeywordsConfig(model=args.out / "kws.json"), phrases)
     run = spot_clips(spotter, read_manifest(work / "dev" / "manifest.tsv"), 8000, LineSim(rate=8000), args.seed)
     thresholds = calibrate(run, args.max_fa_per_hour)
     table = category_table(run, thresholds["phrases"])
