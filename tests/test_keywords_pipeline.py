@@ -23,6 +23,11 @@ EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 KEYWORD_ITEMS = ("opening_greeting", "closing", "polite_forms", "thanks", "forbidden_phrases")
 
 
+def call(name: str, *middle: Turn) -> Scenario:
+    """A call that opens with a greeting and closes politely, `middle` in between."""
+    return Scenario(name, (Turn("agent", "您好，很高兴为您服务"), *middle, Turn("agent", "感谢您的来电，再见", 0.5)))
+
+
 def score(scn: Scenario, rate: int, rubric=None, seed: int = 1):
     pcm, truth = generate_call(scn, rate, seed=seed)
     sink = CollectingSink()
@@ -35,14 +40,11 @@ def score(scn: Scenario, rate: int, rubric=None, seed: int = 1):
 
 @pytest.mark.parametrize("rate", [8000, 16000])
 def test_a_call_with_greeting_nin_thanks_and_closing_passes_those_items(rate):
-    scn = Scenario("polite", (
-        Turn("agent", "您好，很高兴为您服务"),
-        Turn("customer", "我想查一下我的话费", 0.5),
-        Turn("agent", "好的，请您稍等，我帮您查一下", 0.7),
-        Turn("agent", "感谢您的耐心，您上个月开通了一个流量包", 1.0),
-        Turn("customer", "原来是这样", 0.6),
-        Turn("agent", "感谢您的来电，再见", 0.5),
-    ))
+    scn = call("polite",
+               Turn("customer", "我想查一下我的话费", 0.5),
+               Turn("agent", "好的，请您稍等，我帮您查一下", 0.7),
+               Turn("agent", "感谢您的耐心，您上个月开通了一个流量包", 1.0),
+               Turn("customer", "原来是这样", 0.6))
     s, items, alerts = score(scn, rate)
     for item in KEYWORD_ITEMS:
         assert items[item]["status"] == "passed", (item, items[item])
@@ -51,13 +53,10 @@ def test_a_call_with_greeting_nin_thanks_and_closing_passes_those_items(rate):
 
 
 def test_a_forbidden_phrase_loses_its_points_and_lights_the_red_alert():
-    scn = Scenario("rude", (
-        Turn("agent", "您好，很高兴为您服务"),
-        Turn("customer", "我的宽带又断了，你们什么时候能修好", 0.5),
-        Turn("agent", "这个我[不知道]", 0.9),
-        Turn("customer", "那我找谁问", 0.5),
-        Turn("agent", "感谢您的来电，再见", 0.5),
-    ))
+    scn = call("rude",
+               Turn("customer", "我的宽带又断了，你们什么时候能修好", 0.5),
+               Turn("agent", "这个我[不知道]", 0.9),
+               Turn("customer", "那我找谁问", 0.5))
     s, items, alerts = score(scn, 8000)
     forbidden = items["forbidden_phrases"]
     assert forbidden["status"] == "failed" and forbidden["deduction"] == 5.0
@@ -68,12 +67,9 @@ def test_a_forbidden_phrase_loses_its_points_and_lights_the_red_alert():
 
 
 def test_a_phrase_added_to_the_rubric_is_detected_without_retraining():
-    scn = Scenario("refusal", (
-        Turn("agent", "您好，很高兴为您服务"),
-        Turn("customer", "我想把套餐改回原来的", 0.5),
-        Turn("agent", "这个真的[没办法]改", 0.8),
-        Turn("agent", "感谢您的来电，再见", 0.8),
-    ))
+    scn = call("refusal",
+               Turn("customer", "我想把套餐改回原来的", 0.5),
+               Turn("agent", "这个真的[没办法]改", 0.8))
     rubric = load_rubric()
     _, items, alerts = score(scn, 8000, rubric)
     assert items["forbidden_phrases"]["status"] == "passed" and not alerts  # not in the shipped rubric
