@@ -166,7 +166,36 @@ def test_hours_of_silence_produce_no_call():
 
     run_source(pipe, two_hours())
     assert sink.scores == [] and sink.starts == []
-    assert len(pipe._frames) <= 5  # idle audio is not kept
+    for stream in pipe.streams.values():  # idle audio and prosody tracks are not kept
+        assert stream.held_audio_s <= 5 and stream.tracked_s <= 5
+
+
+def test_raised_voice_of_every_call_on_a_long_running_line_is_scored_and_then_let_go():
+    rate = 8000
+    pcm, truth = generate_call("raised_voice", rate, seed=3)
+    lead = min(s for s, _ in truth["segments"]["agent"] + truth["segments"]["customer"])
+    true_raised = [(s - lead, e - lead) for s, e, _ in truth["raised_voice"]["agent"]]
+    pause = np.tile(pcm[-rate // 2 :], (24, 1))  # 12 s of the line's noise: more than calls.end_silence_s
+    one = recording(np.concatenate([pcm, pause]), rate)
+    sink = CollectingSink()
+    pipe = LinePipeline("desk1", Config(audio={"sample_rate": rate}), load_rubric(), [sink], EPOCH)
+    calls = 20
+    held = []
+
+    def many_calls():
+        for k in range(calls):
+            yield from frames_of(one, "desk1", 0.3, t0=k * one.duration)
+            held.append(max(s.tracked_s + s.held_audio_s for s in pipe.streams.values()))
+            # what the tracker still holds between calls: the call's events went to its score
+            assert all(t.close() == [] for t in pipe.trackers.values()), f"after call {k + 1}"
+        yield SourceEnd("desk1", calls * one.duration)
+
+    run_source(pipe, many_calls())
+    assert len(sink.scores) == calls
+    for s in sink.scores:  # each call's score has the full extent of each raised turn
+        scored = s["prosody"]["agent"]["raised_voice"]
+        assert match_events(scored, true_raised, tol_s=1.0).f1 == 1.0, (scored, true_raised)
+    assert max(held) <= 5 and held[-1] <= held[0] + 1e-9, held  # flat, call after call
 
 
 def test_clipped_line_is_flagged():
