@@ -17,7 +17,7 @@ from edge.sinks import CollectingSink
 from edge.sources import SourceEnd
 from edge.sources.wav import Recording, frames_of, wav_source
 from scripts.gencall import generate_call
-from tests.truth import at_vad_resolution, match_events
+from tests.truth import match_events
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "edge" / "schemas"
 EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
@@ -72,11 +72,10 @@ def test_a_generated_call_becomes_one_valid_callscore_matching_the_truth(busy_ca
     talk = s["metrics"]["talk"]
     assert talk["agent_s"] == pytest.approx(truth["talk_s"]["agent"], abs=0.3)
     assert talk["customer_s"] == pytest.approx(truth["talk_s"]["customer"], abs=0.3)
-    tr = at_vad_resolution(truth, Config().vad.hangover_ms / 1000)
     shift = lambda evs: [(a + first, b + first) for a, b in evs]  # noqa: E731 - call time → file time
     for metric in ("overtalk", "interruptions"):
-        m = match_events(shift(s["metrics"][metric]["events"]), tr[metric])
-        assert m.fp == m.fn == 0, (metric, s["metrics"][metric], tr[metric])
+        m = match_events(shift(s["metrics"][metric]["events"]), truth[metric])
+        assert m.fp == m.fn == 0, (metric, s["metrics"][metric], truth[metric])
     assert s["metrics"]["last_speaker"] == truth["last_speaker"]
 
 
