@@ -1,6 +1,6 @@
-"""A real Mosquitto on a free loopback port, started and stopped by the tests.
+"""A real, throwaway Mosquitto on a free loopback port, for the tests and `callqa bench`.
 
-Shared by every test that needs a broker: `Broker(tmp_path).start()` writes a config
+Shared by every test that needs a broker (tests/broker.py) and by the MQTT and store benches: `Broker(tmp_path).start()` writes a config
 (extra lines can add TLS, passwords, ACLs), waits until the port answers, and `stop()`
 / `start()` again simulate a broker restart (persistence on, so queued QoS 1 messages survive).
 """

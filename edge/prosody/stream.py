@@ -117,10 +117,10 @@ class ProsodyStream:
         if k1 <= k0:
             return  # the segment's audio was released already: no pitch for it
         n = len(audio) // h
-        mask = np.zeros(n, bool)
-        mask[k0 - first : k1 - first] = True
-        f0, aperiodicity = track_f0(to_pitch_rate(audio.astype(np.float32) / 32768.0, self.rate), n, mask)
         rows = self._rows[k0 - self._base : k1 - self._base]
+        mask = np.zeros(n, bool)
+        mask[k0 - first : k1 - first] = rows[:, POWER] > 0  # digital silence has no pitch (and never passes the gate)
+        f0, aperiodicity = track_f0(to_pitch_rate(audio.astype(np.float32) / 32768.0, self.rate), n, mask)
         rows[:, F0] = f0[k0 - first : k1 - first]
         rows[:, APERIODICITY] = aperiodicity[k0 - first : k1 - first]
 
