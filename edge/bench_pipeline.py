@@ -97,6 +97,6 @@ def bench_section(ctx: BenchContext) -> list[Measure]:
         Measure("pipeline", "lines per core, no keywords", 1.0 / rtf, "lines/core", "this machine; a Pi 4 core is ~4-6x slower"),
         Measure("pipeline", "peak memory of the whole-line run", pipeline_peak, "MiB", "tracemalloc: frame tracks of the call, audio of the open speech segment"),
         Measure("pipeline", f"peak memory of a {LONG_CALL_MIN}-minute call", long_peak, "MiB",
-                "tracemalloc; the test audio looped into one call (memory flat in call length)"),
+                "tracemalloc; the test audio looped into one call"),
         Measure("pipeline", "peak memory (process)", peak_rss_mib(), "MiB", f"{rss_before:.0f} MiB before the whole-line run (imports, test audio)"),
     ]

@@ -68,3 +68,11 @@ def test_last_speaker_and_response_latency_follow_the_truth(measured):
         true_lat = sorted(x["latency_s"] for x in truth["response_latencies"])
         if len(true_lat) >= 2 and m.latencies:
             assert abs(m.latency_median_s - float(np.median(true_lat))) <= 0.3, (key, m.latencies, true_lat)
+
+
+def test_a_comma_pause_inside_a_turn_neither_splits_an_overlap_nor_hides_an_interruption():
+    # the customer pauses 0.3 s mid-turn (shorter than a turn gap: metrics.TALK_PAUSE_S)
+    over = conversation_metrics([(0.0, 3.0)], [(1.0, 1.5), (1.8, 4.0)], 5.0, DEAD_AIR_S)
+    assert over.overtalk.events == ((1.0, 3.0),) and over.interruptions.count == 0
+    cut_in = conversation_metrics([(1.6, 3.0)], [(0.0, 1.5), (1.8, 4.0)], 5.0, DEAD_AIR_S)
+    assert cut_in.interruptions.events == ((1.6, 3.0),)
