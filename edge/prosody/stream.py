@@ -37,7 +37,6 @@ CONTEXT_S = 0.1  # audio either side of a segment for the pitch windows (42 ms) 
 RELEASE_MARGIN_S = 0.5  # VAD segment starts are refined up to a few frames before `speaking_since`
 
 
-
 class ProsodyStream:
     """Frame tracks of one side of one line; see the module docstring. The first `update`'s
     t0 is frame 0; samples are taken as contiguous (the sources deliver every sample)."""
