@@ -1,4 +1,4 @@
-"""`callqa eval-kws MANIFEST`: how well the keyword model finds the rubric's phrases.
+"""Keyword evaluation (`callqa eval-kws MANIFEST`, edge/commands/eval_kws.py): how well the keyword model finds the rubric's phrases.
 
 Each clip of the manifest is streamed through a KeywordSpotter as one speech segment (in
 0.5 s chunks, as the box would), optionally after the headset-line simulation with noise
@@ -234,21 +234,6 @@ def det_plot(run: Run, thresholds: Mapping[str, float], title: str, path: Path) 
     plt.close(fig)
 
 
-def add_arguments(p) -> None:
-    p.add_argument("manifest", type=Path, help="TSV with 'file' and 'transcript' columns")
-    p.add_argument("--rate", type=int, choices=(8000, 16000), default=8000, help="line rate to evaluate at")
-    p.add_argument("--line-sim", choices=("test", "none"), default="test",
-                   help="'test': headset-line simulation with held-out noise types; 'none': audio as recorded")
-    p.add_argument("--runtime", choices=("onnx", "tflite"), default="onnx")
-    p.add_argument("--precision", choices=("int8", "float"), default="int8")
-    p.add_argument("--model", type=Path, default=None, help="model manifest (default models/kws.json)")
-    p.add_argument("--phrases", type=Path, default=PHRASES_FILE, help="TOML: category = [phrases]")
-    p.add_argument("--out", type=Path, default=Path("out/eval-kws"), help="report JSON and DET curve PNG go here")
-    p.add_argument("--name", default=None, help="report file name stem (default: manifest folder + rate)")
-    p.add_argument("--limit", type=int, default=0, help="only the first N clips")
-    p.add_argument("--seed", type=int, default=2024)
-
-
 def evaluate(args) -> dict:
     rows = read_manifest(args.manifest)
     if args.limit:
@@ -269,21 +254,3 @@ def evaluate(args) -> dict:
     det_plot(run, thresholds, f"{name}: {len(rows)} clips, {run.hours:.2f} h, {args.runtime}/{args.precision}",
              args.out / f"{name}.png")
     return report
-
-
-def run(args) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    report = evaluate(args)
-    table = Table(title=f"{args.manifest} at {args.rate} Hz, line sim {args.line_sim}: {report['hours']} h")
-    for col in ("category", "occurrences", "recall", "FA/h", "recall (sound)", "FA/h (sound)"):
-        table.add_column(col)
-    for cat, r in report["categories"].items():
-        table.add_row(cat, str(r["text"]["occurrences"]), str(r["text"]["recall"]),
-                      str(r["text"]["fa_per_hour"]), str(r["sound"]["recall"]), str(r["sound"]["fa_per_hour"]))
-    console = Console()
-    console.print(table)
-    console.print("(sound): a detection is right if the phrase's toneless syllables are in the transcript, "
-                  f"so homophones (为 for 喂) count as heard. Report and DET curve in {args.out}/")
-    return 0
