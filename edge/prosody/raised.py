@@ -1,7 +1,11 @@
 """Raised voice: a speaker's short-term level well above their own running level.
 
 The running level is the speaker's own: a slow average (time constant RUNNING_TAU_S of their
-speech) of the level of their active 10 ms frames. The short-term level is the mean level of
+speech) of the level of their active 10 ms frames. It starts only once WARMUP_S of the speaker's
+speech has been heard, speech being frames SPEECH_ABOVE_NOISE_DB above the line's noise floor
+(a low percentile of what the line carried): a line whose hiss or hum is louder than
+ACTIVE_FLOOR_DBFS, heard before the speaker's first words, would otherwise set a reference
+~30 dB too low, and every calm word after it would be "raised". The short-term level is the mean level of
 the active frames in the last SHORT_WINDOW_S. A raised-voice event is a stretch where the
 short-term level stays `threshold_db` or more above the running level for at least
 `min_duration_s` (with HYSTERESIS_DB of slack once it is reached). Levels are averaged in dB, so a few loud syllables do not dominate, and the
@@ -23,8 +27,15 @@ RAISED_DB = 8.0  # default: short-term level this far above the running level
 RAISED_MIN_S = 1.0  # … for at least this long
 SHORT_WINDOW_S = 0.5
 RUNNING_TAU_S = 30.0  # of active speech
-WARMUP_S = 2.0  # of sound above the floor before the running level is set
+WARMUP_S = 2.0  # of the speaker's speech before the running level is set
 ACTIVE_FLOOR_DBFS = -60.0  # quieter frames are never speech
+# Until the running level is set, the line's noise floor is this percentile of the frame levels
+# of the last NOISE_HISTORY_S (the pauses between words and turns), and only frames
+# SPEECH_ABOVE_NOISE_DB above it count as speech, then and after (lines carry speech >= 24 dB
+# above their noise; a floor set inside speech only makes the reference louder: fewer events).
+NOISE_PERCENTILE = 10.0
+NOISE_HISTORY_S = 20.0
+SPEECH_ABOVE_NOISE_DB = 10.0
 # Frames this far under the running level are pauses, not speech: the running level is a mean
 # in dB, ~4 dB under P.56's power-mean active level, so this is P.56's own activity threshold.
 ACTIVE_BELOW_RUNNING_DB = 12.0
@@ -61,7 +72,8 @@ class RaisedVoiceTracker:
         self._finished: list[ProsodyEvent] = []
         self._alpha = HOP_S / RUNNING_TAU_S
         self._ema = np.zeros(1)  # lfilter state of the running level's average
-        self._warmup: list[np.ndarray] = []  # frame levels heard before the running level is known
+        self._heard = np.zeros(0)  # frame levels of the last NOISE_HISTORY_S before the running level is known
+        self._speech_floor_db = ACTIVE_FLOOR_DBFS  # quieter frames are line noise
         self._running_db: float | None = None
         self._w = int(round(SHORT_WINDOW_S / HOP_S))
         self._tail_db = np.zeros(self._w - 1)  # last frames' (level, active) for the short window
@@ -100,10 +112,13 @@ class RaisedVoiceTracker:
         return out
 
     def _frames(self, db: np.ndarray, t: np.ndarray) -> list[ProsodyEvent]:
-        floor = ACTIVE_FLOOR_DBFS if self._running_db is None else max(
-            ACTIVE_FLOOR_DBFS, self._running_db - ACTIVE_BELOW_RUNNING_DB)
-        active = db > floor
-        running = self._running(db, active)
+        if self._running_db is None:
+            self._start_running(db)
+            running = np.full(len(db), np.nan)
+            active = db > self._speech_floor_db
+        else:
+            active = db > max(self._speech_floor_db, self._running_db - ACTIVE_BELOW_RUNNING_DB)
+            running = self._running(db, active)
         # short-term level: mean level of the active frames among the last w frames
         lv = np.concatenate([self._tail_db, np.where(active, db, 0.0)])
         ac = np.concatenate([self._tail_active, active.astype(np.float64)])
@@ -117,10 +132,7 @@ class RaisedVoiceTracker:
 
     def _running(self, db: np.ndarray, active: np.ndarray) -> np.ndarray:
         """Running level after each frame (NaN until known), updated by the active frames."""
-        before = np.nan if self._running_db is None else self._running_db
-        if self._running_db is None:
-            self._start_running(db[active])
-            return np.full(len(db), np.nan)
+        before = self._running_db
         idx = np.flatnonzero(active)
         out = np.full(len(db), np.nan)
         if idx.size:
@@ -133,16 +145,19 @@ class RaisedVoiceTracker:
         return np.where(last >= 0, out[np.maximum(last, 0)], before)
 
     def _start_running(self, db: np.ndarray) -> None:
-        """Collect WARMUP_S of frames above the floor, then start the running level at the mean
-        of those that P.56 calls active: line noise under the speech is left out from the start."""
-        self._warmup.append(db)
-        heard = np.concatenate(self._warmup)
-        if heard.size * HOP_S < WARMUP_S:
+        """Learn the line's noise floor from the frames heard so far; once WARMUP_S of them
+        are speech above it, start the running level at the mean of the speech frames that
+        P.56 calls active."""
+        self._heard = np.concatenate([self._heard, db])[-int(round(NOISE_HISTORY_S / HOP_S)):]
+        noise_db = float(np.percentile(self._heard, NOISE_PERCENTILE))
+        self._speech_floor_db = max(ACTIVE_FLOOR_DBFS, noise_db + SPEECH_ABOVE_NOISE_DB)
+        speech = self._heard[self._heard > self._speech_floor_db]
+        if speech.size * HOP_S < WARMUP_S:
             return
-        p56 = active_level_dbfs(10 ** (heard / 10))
-        self._running_db = float(np.mean(heard[heard > p56 - P56_MARGIN_DB]))
+        p56 = active_level_dbfs(10 ** (speech / 10))
+        self._running_db = float(np.mean(speech[speech > p56 - P56_MARGIN_DB]))
         self._ema = np.array([(1 - self._alpha) * self._running_db])  # lfilter state for y[-1] = level
-        self._warmup = []
+        self._heard = self._heard[:0]
 
     def _events(self, excess: np.ndarray, t: np.ndarray) -> list[ProsodyEvent]:
         """Follow stretches where the level is within HYSTERESIS_DB of the threshold, joining
