@@ -27,6 +27,7 @@ from edge.config import Config
 from edge.events import Alert, CallBoundary, Frame, KeywordHit, ProsodyEvent, ScoreSink, Side
 from edge.metrics import conversation_metrics
 from edge.prosody import ProsodyStream, RaisedVoiceTracker
+from edge.prosody.raised import RAISED_MIN_S
 from edge.scoring.callscore import CallIdentity, build_callscore, make_call_id
 from edge.scoring.items import CallFacts, Hit
 from edge.scoring.rubric import Rubric
@@ -85,7 +86,11 @@ class LinePipeline:
         self.epoch = epoch or datetime.now(timezone.utc)  # wall time of stream time 0
         self.keywords = keywords
         self.vads = {side: SideVad(line, side, self.rate, cfg.audio.frame_ms, cfg.vad) for side in Side}
-        self.trackers = {side: RaisedVoiceTracker(self.rate, side, line) for side in Side}
+        apology = rubric.item("apology")
+        # the customer's raised voice is agitation (rubric item apology) once it lasts min_s
+        agitated_after_s = max(RAISED_MIN_S, apology.min_s or 0.0) if apology is not None else RAISED_MIN_S
+        self.trackers = {Side.AGENT: RaisedVoiceTracker(self.rate, Side.AGENT, line),
+                         Side.CUSTOMER: RaisedVoiceTracker(self.rate, Side.CUSTOMER, line, min_duration_s=agitated_after_s)}
         self.streams = {side: ProsodyStream(self.rate) for side in Side}
         self.segmenter = CallSegmenter(cfg.calls)
         self.now = 0.0

@@ -166,13 +166,13 @@ def _keyword_rate(item: Item, f: CallFacts) -> Verdict:
     return flat(item, item.min is None or rate >= item.min, evidence)
 
 
-def agitation_times(customer_prosody: dict[str, Any] | None) -> list[float]:
-    """When the customer got agitated: the starts of their raised-voice stretches."""
-    return [float(s) for s, _ in (customer_prosody or {}).get("raised_voice", [])]
+def agitation_times(customer_prosody: dict[str, Any] | None, min_s: float = 0.0) -> list[float]:
+    """When the customer got agitated: the starts of their raised-voice stretches of at least min_s."""
+    return [float(s) for s, e in (customer_prosody or {}).get("raised_voice", []) if e - s >= min_s - 1e-6]
 
 
 def _apology(item: Item, f: CallFacts) -> Verdict:
-    agitated = agitation_times(f.customer_prosody)
+    agitated = agitation_times(f.customer_prosody, item.min_s or 0.0)
     if not agitated:
         return Verdict("passed", 0.0, {"agitation": []})
     hits = _hits(item, f)

@@ -37,7 +37,8 @@ SIGNAL_PARAMS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "keyword_present": (frozenset({"category", "window", "within_s"}), frozenset()),
     "keyword_absent": (frozenset({"category"}), frozenset()),
     "keyword_rate": (frozenset({"category"}), frozenset({"min", "max"})),  # per minute of agent speech
-    "apology": (frozenset({"category", "within_s"}), frozenset()),  # after customer agitation
+    # after customer agitation: a customer raised-voice event lasting at least min_s (s)
+    "apology": (frozenset({"category", "within_s"}), frozenset({"min_s"})),
     # what the box cannot hear: left to human QA, always reported as not measured
     "human_review": (frozenset(), frozenset()),
 }
