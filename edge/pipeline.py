@@ -326,9 +326,13 @@ class LinePipeline:
 
     def _raised_voice(self, side: Side, ev: CallClosed) -> list[tuple[float, float]]:
         """The live tracker's events of this call, with their full extent, s from its start.
-        `close()` also empties the tracker's list, so a line's memory stays flat call after call."""
+        `close()` also empties the tracker's list, so a line's memory stays flat call after call.
+        The agent stays on the line; the next call's customer is someone else."""
+        events = self.trackers[side].close()
+        if side == Side.CUSTOMER:
+            self.trackers[side].new_speaker()
         return [(max(e.start, ev.start) - ev.start, min(e.end, ev.end) - ev.start)
-                for e in self.trackers[side].close() if e.end > ev.start and e.start < ev.end]
+                for e in events if e.end > ev.start and e.start < ev.end]
 
     def _trim_buffer(self) -> None:
         keep_from = self.now - PREROLL_S if self._call is None else self._call.start

@@ -252,3 +252,11 @@ def test_calm_calls_raise_no_agitation_or_raised_voice_alerts(scenario, rate, se
     assert not [a for a in sink.alerts if a.item in ("raised_voice", "apology")], truth["voices"]
     for s in sink.scores:
         assert s["prosody"]["agent"]["raised_voice"] == [] and s["prosody"]["customer"]["raised_voice"] == [], truth["voices"]
+
+
+def test_a_louder_next_caller_on_the_same_line_is_not_heard_as_raising_their_voice():
+    quiet, _ = generate_call("polite", 8000, seed=1, customer_level_dbfs=-36.0)
+    loud, _ = generate_call("polite", 8000, seed=2, customer_level_dbfs=-24.0)  # 12 dB louder, calm
+    _, sink = score(np.concatenate([quiet, np.zeros((8000 * 15, 2), np.int16), loud]), 8000)
+    assert len(sink.scores) == 2
+    assert [s["prosody"]["customer"]["raised_voice"] for s in sink.scores] == [[], []]

@@ -57,7 +57,8 @@ class RaisedVoiceTracker:
     `update` returns each event once, as soon as it has lasted `min_duration_s`: `end` is that
     moment and `value` the dB above the running level so far, which is what a live alert needs.
     `close()`, at the end of a call, returns every event since the last `close()` with its full
-    extent and peak dB. The running level carries over from call to call: it is the speaker's.
+    extent and peak dB. The running level carries over from call to call: it is the speaker's;
+    `new_speaker()` forgets it when the next call brings someone else (a line's customers).
     """
 
     def __init__(
@@ -110,6 +111,14 @@ class RaisedVoiceTracker:
         self._rest = self._rest[:0]
         out, self._finished = self._finished, []
         return out
+
+    def new_speaker(self) -> None:
+        """Someone else speaks from now on: forget the running level and the line's noise floor,
+        and learn them again from the next WARMUP_S of speech (a quiet caller's level would make
+        a louder next caller's calm speech "raised")."""
+        self._heard = self._heard[:0]
+        self._speech_floor_db = ACTIVE_FLOOR_DBFS
+        self._running_db = None
 
     def _frames(self, db: np.ndarray, t: np.ndarray) -> list[ProsodyEvent]:
         if self._running_db is None:
