@@ -23,9 +23,9 @@ def facts(hits=None, customer=CUSTOMER, prosody=PROSODY, customer_prosody=PROSOD
                      None if hits is None else tuple(hits), customer is not None)
 
 
-def scored(f):
+def scored(f, rubric=RUBRIC):
     ident = CallIdentity(BoxConfig(), "desk1", "box-desk1-1", None, datetime(2026, 1, 5, tzinfo=timezone.utc), "silence")
-    s = build_callscore(ident, RUBRIC, f, [], [])
+    s = build_callscore(ident, rubric, f, [], [])
     VALIDATOR.validate(s)
     return s, {i["id"]: i for i in s["items"]}
 
@@ -84,6 +84,18 @@ def test_agitated_customer_needs_an_apology():
     assert items["apology"]["status"] == "failed" and items["apology"]["evidence"]["unanswered"] == [16.0]
     s, items = scored(facts(POLITE_HITS + [hit("对不起", "apology", 21.5)], customer_prosody=upset))
     assert items["apology"]["status"] == "passed"
+
+
+def test_one_loud_phrase_is_not_agitation_but_an_outburst_as_long_as_the_rubric_says_is():
+    apology = RUBRIC.item("apology")
+    assert apology.min_s == 1.5
+    loud_phrase = {**PROSODY, "raised_voice": [[16.0, 17.2]]}
+    s, items = scored(facts(POLITE_HITS, customer_prosody=loud_phrase))
+    assert items["apology"]["status"] == "passed" and items["apology"]["evidence"]["agitation"] == []
+    stricter = RUBRIC.model_copy(update={"items": tuple(
+        i.model_copy(update={"min_s": 1.0}) if i.id == "apology" else i for i in RUBRIC.items)})
+    s, items = scored(facts(POLITE_HITS, customer_prosody=loud_phrase), stricter)
+    assert items["apology"]["status"] == "failed"
 
 
 def test_without_a_spotter_keyword_items_are_left_out_of_the_score():
