@@ -10,6 +10,12 @@ P56_MARGIN_DB = 15.9  # ITU-T P.56: activity threshold this far below the active
 CLIP_FULL_SCALE = 32767 / 32768  # a float sample this large came from a clipped int16
 
 
+def speech_level_dbfs(power: np.ndarray) -> float | None:
+    """Like `active_level_dbfs`, but None when no threshold meets P.56's criterion: frames of
+    steady line noise or hum, however loud, are no speech and have no active level."""
+    return _p56(power, speech_only=True)
+
+
 def active_level_dbfs(power: np.ndarray) -> float | None:
     """Active speech level (P.56-like) of the given 10 ms frame powers, in dBFS.
 
@@ -19,12 +25,18 @@ def active_level_dbfs(power: np.ndarray) -> float | None:
     (P.56 proper uses a 30 ms envelope with 200 ms hangover; 10 ms frames of speech segments
     already exclude pauses, which is what the hangover is for.)
     """
+    return _p56(power, speech_only=False)
+
+
+def _p56(power: np.ndarray, speech_only: bool) -> float | None:
     p = np.sort(power[power > 0])[::-1]
     if p.size == 0:
         return None
     mean_above = np.cumsum(p) / np.arange(1, p.size + 1)
     margin = power_db(mean_above) - power_db(p)
     reached = margin >= P56_MARGIN_DB
+    if not reached.any() and speech_only:
+        return None
     k = int(np.argmax(reached)) if reached.any() else p.size - 1
     return float(power_db(mean_above[k]))
 

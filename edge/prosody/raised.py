@@ -4,10 +4,10 @@ Both levels are power means (P.56's sense of "level", the one a listener's loudn
 the speaker's active 10 ms frames, frames within P56_MARGIN_DB of the running level:
 
 - the running level is the speaker's own, a slow average (time constant RUNNING_TAU_S of their
-  speech) that starts at the P.56 active level of their first WARMUP_S of speech. Speech there
-  is frames SPEECH_ABOVE_NOISE_DB above the line's noise floor (a low percentile of what the
-  line carried): a line whose hiss or hum is louder than ACTIVE_FLOOR_DBFS, heard before the
-  speaker's first words, would otherwise set a reference ~30 dB too low;
+  speech) that starts at the P.56 active level of their first WARMUP_S of active speech, once
+  P.56 finds speech at all: steady hiss or hum louder than ACTIVE_FLOOR_DBFS, heard before the
+  speaker's first words, has no active level, where taking its level (as this tracker once
+  did) set a reference ~30 dB too low and made every calm word after it "raised";
 - the short-term level is the power mean of the active frames in the last SHORT_WINDOW_S.
 
 A raised-voice event is a stretch where the short-term level stays `threshold_db` or more above
@@ -30,7 +30,7 @@ from scipy import signal
 
 from edge.events import ProsodyEvent, Side
 from edge.prosody.frames import HOP_S, frame_power, hop, power_db, runs
-from edge.prosody.level import P56_MARGIN_DB, active_level_dbfs
+from edge.prosody.level import P56_MARGIN_DB, speech_level_dbfs
 
 RAISED_DB = 8.0  # default: short-term level this far above the running level
 RAISED_MIN_S = 1.0  # … for at least this long
@@ -38,13 +38,7 @@ SHORT_WINDOW_S = 0.5
 RUNNING_TAU_S = 30.0  # of active speech
 WARMUP_S = 2.0  # of the speaker's speech before the running level is set
 ACTIVE_FLOOR_DBFS = -60.0  # quieter frames are never speech
-# Until the running level is set, the line's noise floor is this percentile of the frame levels
-# of the last NOISE_HISTORY_S (the pauses between words and turns), and only frames
-# SPEECH_ABOVE_NOISE_DB above it count as speech, then and after (lines carry speech >= 24 dB
-# above their noise; a floor set inside speech only makes the reference louder: fewer events).
-NOISE_PERCENTILE = 10.0
-NOISE_HISTORY_S = 20.0
-SPEECH_ABOVE_NOISE_DB = 10.0
+WARMUP_HISTORY_S = 20.0  # frames kept while waiting for the speaker's first WARMUP_S of speech
 HYSTERESIS_DB = 3.0  # once the threshold is reached, the event lasts while within this of it
 MERGE_GAP_S = 0.6  # raised stretches closer than this are one event
 BATCH_S = 0.2  # samples are analysed in batches of at least this much (alerts come <= 0.2 s later)
@@ -85,8 +79,7 @@ class RaisedVoiceTracker:
         self._finished: list[ProsodyEvent] = []
         self._alpha = HOP_S / RUNNING_TAU_S
         self._ema = np.zeros(1)  # lfilter state of the running level's average
-        self._heard = np.zeros(0)  # frame levels of the last NOISE_HISTORY_S before the running level is known
-        self._speech_floor_db = ACTIVE_FLOOR_DBFS  # quieter frames are line noise
+        self._heard = np.zeros(0)  # frame levels above the floor heard before the running level is known
         self._running_db: float | None = None
         self._w = int(round(SHORT_WINDOW_S / HOP_S))
         self._tail_power = np.zeros(self._w - 1)  # last frames' (power, active) for the short window
@@ -125,19 +118,18 @@ class RaisedVoiceTracker:
         return out
 
     def new_speaker(self) -> None:
-        """Someone else speaks from now on: forget the running level and the line's noise floor,
-        and learn them again from the next WARMUP_S of speech (a quiet caller's level would make
-        a louder next caller's calm speech "raised")."""
+        """Someone else speaks from now on: forget the running level and learn it again from the
+        next WARMUP_S of speech (a quiet caller's level would make a louder next caller's calm
+        speech "raised")."""
         self._heard = self._heard[:0]
-        self._speech_floor_db = ACTIVE_FLOOR_DBFS
         self._running_db = None
 
     def _frames(self, db: np.ndarray, t: np.ndarray) -> list[ProsodyEvent]:
         if self._running_db is None:
             self._start_running(db)
         running_before = self._running_db
-        active = db > (self._speech_floor_db if running_before is None
-                       else max(self._speech_floor_db, running_before - P56_MARGIN_DB))
+        active = db > (ACTIVE_FLOOR_DBFS if running_before is None
+                       else max(ACTIVE_FLOOR_DBFS, running_before - P56_MARGIN_DB))
         # short-term level: power mean of the active frames among the last w frames
         pw = np.concatenate([self._tail_power, np.where(active, 10 ** (db / 10), 0.0)])
         ac = np.concatenate([self._tail_active, active.astype(np.float64)])
@@ -172,16 +164,15 @@ class RaisedVoiceTracker:
         return np.where(last >= 0, out[np.maximum(last, 0)], before)
 
     def _start_running(self, db: np.ndarray) -> None:
-        """Learn the line's noise floor from the frames heard so far; once WARMUP_S of them
-        are speech above it, start the running level at their P.56 active level."""
-        self._heard = np.concatenate([self._heard, db])[-int(round(NOISE_HISTORY_S / HOP_S)):]
-        noise_db = float(np.percentile(self._heard, NOISE_PERCENTILE))
-        self._speech_floor_db = max(ACTIVE_FLOOR_DBFS, noise_db + SPEECH_ABOVE_NOISE_DB)
-        speech = self._heard[self._heard > self._speech_floor_db]
-        if speech.size * HOP_S < WARMUP_S:
+        """Keep the frames above the floor (of the last WARMUP_HISTORY_S); once P.56 finds
+        WARMUP_S of active speech among them, start the running level at its active level."""
+        heard = np.concatenate([self._heard, db[db > ACTIVE_FLOOR_DBFS]])
+        self._heard = heard[-int(round(WARMUP_HISTORY_S / HOP_S)):]
+        level = speech_level_dbfs(10 ** (self._heard / 10))
+        if level is None or np.count_nonzero(self._heard > level - P56_MARGIN_DB) * HOP_S < WARMUP_S:
             return
-        self._running_db = active_level_dbfs(10 ** (speech / 10))
-        self._ema = np.array([(1 - self._alpha) * 10 ** (self._running_db / 10)])  # lfilter state: y[-1] = level
+        self._running_db = level
+        self._ema = np.array([(1 - self._alpha) * 10 ** (level / 10)])  # lfilter state: y[-1] = level
         self._heard = self._heard[:0]
 
     def _events(self, excess: np.ndarray, t: np.ndarray) -> list[ProsodyEvent]:
