@@ -3,8 +3,9 @@
     python3 scripts/talk_time_error.py --seeds 600-659 --rates 8000 16000 [--turns]
 
 For each seed and rate: a `random` call from scripts/gencall.py, both sides through
-edge.vad.SideVad (as tests/truth.py feeds it), talk time by edge.metrics (pauses shorter than
-TALK_PAUSE_S bridged), compared with the generator's truth. `--turns` also prints, per voice
+edge.vad.SideVad and edge.metrics as tests/test_conversation_truth.py runs them (talk time
+bridges pauses shorter than TALK_PAUSE_S), compared with the generator's truth; also the pooled
+F1 of overtalk, dead-air and interruption events, which a VAD change must not hurt. `--turns` also prints, per voice
 variant, the mean error of turn starts and ends (positive: the VAD is late), which is what
 shows a per-voice bias.
 """
@@ -16,9 +17,11 @@ import collections
 
 import numpy as np
 
-from edge.metrics import as_intervals, bridge, talk_time, TALK_PAUSE_S
+from edge.metrics import as_intervals, bridge, TALK_PAUSE_S
 from scripts.gencall import generate_call
-from tests.truth import vad_segments
+from tests.truth import Match, match_events, measure_call
+
+EVENTS = ("overtalk", "dead_air", "interruptions")
 
 
 def seed_range(text: str) -> range:
@@ -48,11 +51,15 @@ def main() -> int:
     for rate in args.rates:
         errs, bad = [], []
         edges = collections.defaultdict(list)
+        events = {name: Match(0, 0, 0) for name in EVENTS}
         for seed in args.seeds:
             pcm, truth = generate_call("random", rate, seed=seed)
+            call = measure_call(pcm, rate, truth["dead_air_min_s"])
+            for name in EVENTS:
+                events[name] += match_events(call.events(name), truth[name])
             for side in ("agent", "customer"):
-                segs = vad_segments(pcm, rate, side)
-                err = talk_time(as_intervals(segs)) - truth["talk_s"][side]
+                segs = getattr(call, side)
+                err = getattr(call.metrics, f"{side}_s") - truth["talk_s"][side]
                 errs.append(err)
                 v = truth["voices"][side]
                 if abs(err) > args.limit:
@@ -61,7 +68,8 @@ def main() -> int:
                     edges[v["variant"]] += turn_edge_errors(segs, truth["segments"][side])
         a = np.abs(errs)
         print(f"{rate} Hz seeds {args.seeds.start}-{args.seeds.stop - 1}: {np.sum(a <= args.limit)}/{len(a)} sides "
-              f"within {args.limit} s; mean |err| {a.mean():.3f} s, mean err {np.mean(errs):+.3f} s, worst {a.max():.3f} s")
+              f"within {args.limit} s; mean |err| {a.mean():.3f} s, mean err {np.mean(errs):+.3f} s, worst {a.max():.3f} s; "
+              + ", ".join(f"{name} F1 {m.f1:.3f} ({m.tp}/{m.fp}/{m.fn})" for name, m in events.items()))
         for b in bad:
             print("   off:", b)
         for variant, e in sorted(edges.items(), key=lambda kv: np.mean([x[1] for x in kv[1]])):
