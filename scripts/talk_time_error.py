@@ -68,7 +68,7 @@ def main() -> int:
                     edges[v["variant"]] += turn_edge_errors(segs, truth["segments"][side])
         a = np.abs(errs)
         print(f"{rate} Hz seeds {args.seeds.start}-{args.seeds.stop - 1}: {np.sum(a <= args.limit)}/{len(a)} sides "
-              f"within {args.limit} s; mean |err| {a.mean():.3f} s, mean err {np.mean(errs):+.3f} s, worst {a.max():.3f} s; "
+              f"within {args.limit} s; mean |err| {a.mean():.3f} s, mean err {np.mean(errs):+.3f} s, p95 {np.percentile(a, 95):.3f} s, worst {a.max():.3f} s; "
               + ", ".join(f"{name} F1 {m.f1:.3f} ({m.tp}/{m.fp}/{m.fn})" for name, m in events.items()))
         for b in bad:
             print("   off:", b)
