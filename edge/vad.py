@@ -23,7 +23,7 @@ from edge.events import Side, SpeechSegment
 # (measured on generated calls: ends were ~0.1 s late at mode 2, 30 ms, before this).
 # A 10 ms step this far above the noise floor is still speech at an edge. Weak onsets and
 # decaying final syllables sit 4.5-9 dB above the floor on quiet or band-limited lines: an
-# earlier 9 dB cut them, ending some voices' turns ~0.1 s early and starting them late.
+# earlier 9 dB cut them: some voices' turns ended 0.03-0.1 s early, others started as late.
 # On a steady line a 10 ms noise step's level varies by ~0.7 dB (SD, 8 kHz; 0.5 at 16 kHz,
 # measured on generated calls), so 4.5 dB is >5 SD clear of it; on a line whose noise
 # fluctuates more, the margin grows with the noise's own spread (EDGE_NOISE_SPREADS).

@@ -1,13 +1,13 @@
 """Talk-time error of the box's VAD per call side, over a range of generated calls.
 
-    python3 scripts/talk_time_error.py --seeds 600-659 --rates 8000 16000 [--turns]
+    python3 -m scripts.talk_time_error --seeds 600-659 --rates 8000 16000 [--turns]
 
 For each seed and rate: a `random` call from scripts/gencall.py, both sides through
 edge.vad.SideVad and edge.metrics as tests/test_conversation_truth.py runs them (talk time
-bridges pauses shorter than TALK_PAUSE_S), compared with the generator's truth; also the pooled
-F1 of overtalk, dead-air and interruption events, which a VAD change must not hurt. `--turns` also prints, per voice
-variant, the mean error of turn starts and ends (positive: the VAD is late), which is what
-shows a per-voice bias.
+bridges pauses shorter than TALK_PAUSE_S), compared with the generator's truth; also the
+pooled F1 of overtalk, dead-air and interruption events, which a VAD change must not hurt.
+`--turns` also prints, per voice variant, the mean error of turn starts and ends (positive:
+the VAD is late), which is what shows a per-voice bias.
 """
 
 from __future__ import annotations
