@@ -157,12 +157,15 @@ class BrokerPeer:
 
     def __init__(self, broker, subscribe: tuple[str, ...] = ()):
         self.messages: list[tuple[str, bytes, bool]] = []
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"peer-{uuid.uuid4().hex[:8]}")
+        # A persistent session: what is published while a broker restart is under way waits for it.
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"peer-{uuid.uuid4().hex[:8]}",
+                                  clean_session=False)
         self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload, m.retain))
+        self.client.reconnect_delay_set(0.1, 0.5)
         self.client.connect("127.0.0.1", broker.port)
-        self.client.loop_start()
         for topic in subscribe:
-            self.client.subscribe(topic, 1)[1]
+            self.client.subscribe(topic, 1)
+        self.client.loop_start()
         time.sleep(0.2)  # SUBACKs; the fixture broker is local
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
