@@ -17,6 +17,7 @@ from edge.config import ConfigError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "light-bridge": ("edge.light.command", "mirror the seat group's desk light onto a WLED or Tasmota lamp"),
 }
 
 

@@ -110,6 +110,25 @@ class RubricConfig(_Section):
     path: Path | None = None  # None: the rubric shipped in the package
 
 
+class LightBridgeConfig(_Section):
+    """Mirror the seat group's desk light onto an off-the-shelf WLED or Tasmota lamp, through
+    the lamp's own MQTT command topics on the same broker."""
+
+    kind: Literal["wled", "tasmota"]
+    # WLED: its MQTT device topic (e.g. "wled/desk-g1"); Tasmota: its %topic% (e.g. "desk_g1").
+    topic: str
+    brightness: int = Field(128, ge=1, le=255)
+    clear: Literal["green", "off"] = "green"  # what the lamp shows when no alert is open
+    max_alert_s: int = Field(900, ge=10, le=86400)  # no alert stays on longer, whatever it says
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        if not v or v.startswith("/") or v.endswith("/") or any(c in v for c in "+#\x00 "):
+            raise ValueError("must be an MQTT topic without wildcards, spaces or a leading/trailing '/'")
+        return v
+
+
 class Config(_Section):
     box: BoxConfig = BoxConfig()
     audio: AudioConfig = AudioConfig()
@@ -120,6 +139,7 @@ class Config(_Section):
     mqtt: MqttConfig = MqttConfig()
     outbox: OutboxConfig = OutboxConfig()
     rubric: RubricConfig = RubricConfig()
+    light_bridge: LightBridgeConfig | None = None
 
     @model_validator(mode="after")
     def _unique_lines(self) -> "Config":

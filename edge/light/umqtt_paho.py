@@ -20,13 +20,16 @@ _ANSWER_TIMEOUT_S = 5.0
 
 class MQTTClient:
     def __init__(self, client_id: str, server: str, port: int = 0, user: str | None = None,
-                 password: str | None = None, keepalive: int = 0, ssl: _ssl.SSLContext | None = None):
+                 password: str | None = None, keepalive: int = 0, ssl: _ssl.SSLContext | None = None,
+                 paho_client: mqtt.Client | None = None):
+        """umqtt.simple's arguments; or `paho_client`, one already set up with credentials and
+        TLS (e.g. by the box's own MQTT settings), which must start clean sessions."""
         self.server = server
         self.port = port or (8883 if ssl else 1883)
         self.keepalive = keepalive
         self._cb: Callable[[bytes, bytes], None] | None = None
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   protocol=mqtt.MQTTv311, clean_session=True)
+        self._client = paho_client or mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                                  protocol=mqtt.MQTTv311, clean_session=True)
         if user:
             self._client.username_pw_set(user, password)
         if ssl is not None:
