@@ -20,9 +20,9 @@ LED_COUNT = 12
 
 
 class ManualClock(Clock):
-    """Ticks move only when the test says so; wall time starts at `wall_start` (None: unknown)."""
+    """Ticks move only when the test says so; wall time (ms) starts at `wall_start` (None: unknown)."""
 
-    def __init__(self, wall_start: float | None = None):
+    def __init__(self, wall_start: int | None = None):
         super().__init__(wall_known=wall_start is not None)
         self.now_ms = 0
         self._wall_start = wall_start
@@ -33,8 +33,8 @@ class ManualClock(Clock):
     def ticks_ms(self) -> int:
         return self.now_ms
 
-    def wall_s(self):
-        return None if self._wall_start is None else self._wall_start + self.now_ms / 1000
+    def wall_ms(self):
+        return None if self._wall_start is None else self._wall_start + self.now_ms
 
 
 class RingDouble(Output):

@@ -15,7 +15,7 @@ from firmware.desklight.state import GroupLight, line_number
 from tests.desklight_doubles import ManualClock, light_envelope
 
 TOPICS = messages.Topics("callqa/v1", "hq", "g1")
-NOW = datetime.now(timezone.utc).timestamp()
+NOW = int(datetime.now(timezone.utc).timestamp() * 1000)
 
 
 def light_from(box, state, **kw):
@@ -85,7 +85,7 @@ def test_without_synced_wall_clock_the_alerts_own_length_counts_from_arrival():
 
 
 def test_retained_alert_that_expired_while_the_light_was_away_never_shows():
-    clock = ManualClock(NOW + 3600)  # an hour after the box published a 60 s alert
+    clock = ManualClock(NOW + 3_600_000)  # an hour after the box published a 60 s alert
     g = online_group(clock)
     g.on_light("box-a", light_from("box-a", "red", expires_in_s=60), clock.now_ms)
     assert g.look(clock.now_ms).kind == "clear"
@@ -192,7 +192,7 @@ def test_ack_envelope_follows_the_contract():
     msg = json.loads(payload)
     assert msg["schema"] == "callqa.msg/1" and msg["kind"] == "light_ack"
     assert len(msg["msg_id"]) == 32 and msg["msg_id"][12] == "4"  # uuid4 hex
-    assert abs(isotime.parse(msg["created"]) - NOW) < 1
+    assert abs(isotime.parse_ms(msg["created"]) - NOW) < 1000
     assert msg["box"] == {"site": "hq", "group": "g1", "id": "desk-1"}
     assert msg["body"] == {"alert_id": "red-1", "by": "desk-1"}
     assert messages.parse_ack(TOPICS.ack, payload.encode()) == "red-1"
@@ -221,12 +221,13 @@ def test_box_id_comes_from_the_light_topic():
 @pytest.mark.parametrize("text", ["2026-11-26T15:02:14Z", "2026-11-26T15:02:14.250+00:00",
                                   "2024-02-29T23:59:59+05:30", "1999-12-31T23:59:59-08:00"])
 def test_iso_timestamps_read_as_python_reads_them(text):
-    assert isotime.parse(text) == pytest.approx(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    expected = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
+    assert isotime.parse_ms(text) == round(expected) and isinstance(isotime.parse_ms(text), int)
 
 
 def test_utc_formatting_round_trips():
-    for t in (0, 951_868_799, 1_795_705_334, 4_102_444_800):
-        assert isotime.parse(isotime.format_utc(t)) == t
+    for t in (0, 951_868_799_000, 1_795_705_334_000, 4_102_444_800_000):
+        assert isotime.parse_ms(isotime.format_ms(t)) == t
 
 
 BASE = {"mqtt": {"host": "broker.local"}, "topics": {"site": "hq", "group": "g1"}, "light": {"id": "desk-1"}}

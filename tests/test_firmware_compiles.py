@@ -14,7 +14,7 @@ FIRMWARE = Path(__file__).resolve().parents[1] / "firmware"
 FILES = sorted(FIRMWARE.rglob("*.py"))
 PORTABLE = sorted((FIRMWARE / "desklight").glob("*.py"))
 # Modules both CPython and MicroPython (rp2 port) have under these names.
-MICROPYTHON_STDLIB = {"json", "math", "os", "time"}
+MICROPYTHON_STDLIB = {"json", "math", "os", "random", "time"}
 
 
 def mpy_cross(src: Path, out: Path) -> subprocess.CompletedProcess:

@@ -78,7 +78,7 @@ class DeskLight:
     def _connect(self, now):
         if not self.link.is_up():
             self.link.connect()
-            self._retry_at = now + 1000
+            self._retry_at = self.clock.ticks_add(now, 1000)
             return
         client = None
         try:
@@ -100,7 +100,7 @@ class DeskLight:
             return
         self.backoff.reset()
         self.state.online = True
-        self._ping_at = self.clock.ticks_ms() + self.settings.mqtt_keepalive_s * 500
+        self._ping_at = self.clock.ticks_add(self.clock.ticks_ms(), self.settings.mqtt_keepalive_s * 500)
         self.log("desk light: connected, watching %s" % self.topics.lights)
         self._flush_acks()
 
@@ -114,7 +114,7 @@ class DeskLight:
             self.log("desk light: connection lost; showing offline")
         self.client = None
         self.state.online = False
-        self._retry_at = now + self.backoff.next_ms()
+        self._retry_at = self.clock.ticks_add(now, self.backoff.next_ms())
 
     def _service(self, now):
         if not self.link.is_up():
@@ -127,7 +127,7 @@ class DeskLight:
             # umqtt.simple does not ping by itself; half the keepalive keeps the broker happy.
             if self.clock.ticks_diff(now, self._ping_at) >= 0:
                 self.client.ping()
-                self._ping_at = now + self.settings.mqtt_keepalive_s * 500
+                self._ping_at = self.clock.ticks_add(now, self.settings.mqtt_keepalive_s * 500)
         except Exception as e:
             self.log("desk light: %r" % (e,))
             self._drop(self.client, now)
@@ -176,7 +176,7 @@ class DeskLight:
             msg_id, alert_id = self.pending_acks[0]
             payload = messages.light_ack(
                 self.topics, self.settings.light_id, alert_id, self.settings.light_id,
-                self.clock.wall_s(), msg_id)
+                self.clock.wall_ms(), msg_id)
             if not self.publish(self.topics.ack, payload):
                 return
             self.pending_acks.pop(0)

@@ -30,9 +30,16 @@ class Clock:
             return time.ticks_diff(later, earlier)
         return later - earlier
 
-    def wall_s(self):
-        """Seconds since 1970 UTC, or None while the wall clock is not known."""
+    def ticks_add(self, ticks, delta_ms):
+        if self._micro:
+            return time.ticks_add(ticks, delta_ms)
+        return ticks + delta_ms
+
+    def wall_ms(self):
+        """Milliseconds since 1970 UTC (an int), or None while the wall clock is not known."""
         if not self.wall_known:
             return None
-        return time.time() + _EPOCH_1970
+        if self._micro:
+            return (time.time() + _EPOCH_1970) * 1000
+        return int(time.time() * 1000)
 

@@ -1,8 +1,9 @@
-"""UTC ISO-8601 timestamps <-> seconds since 1970, in plain integer arithmetic.
+"""UTC ISO-8601 timestamps <-> milliseconds since 1970, in integer arithmetic only.
 
 Hand-written because MicroPython has no `datetime`, and `time.mktime` is local time on
-CPython and uses a port-dependent epoch on MicroPython. The day count is the usual
-proleptic-Gregorian "days from civil" conversion.
+CPython and uses a port-dependent epoch on MicroPython. Integers because the Pico's floats
+are single precision: 1.8e9 s as a float32 is off by up to two minutes. The day count is
+the usual proleptic-Gregorian "days from civil" conversion.
 """
 
 
@@ -27,8 +28,8 @@ def _civil_from_days(z):
     return yoe + era * 400 + (m <= 2), m, d
 
 
-def parse(text):
-    """'2026-11-26T15:02:14.5+00:00' (or ...Z, or another offset) -> float seconds since 1970 UTC.
+def parse_ms(text):
+    """'2026-11-26T15:02:14.5+00:00' (or ...Z, or another offset) -> int ms since 1970 UTC.
 
     Raises ValueError naming the text when it is not such a timestamp.
     """
@@ -39,12 +40,12 @@ def parse(text):
         y, mo, d = int(text[0:4]), int(text[5:7]), int(text[8:10])
         h, mi, s = int(text[11:13]), int(text[14:16]), int(text[17:19])
         rest = text[19:]
-        frac = 0.0
+        frac_ms = 0
         if rest[:1] == ".":
             n = 1
             while n < len(rest) and rest[n].isdigit():
                 n += 1
-            frac = float("0" + rest[:n])
+            frac_ms = int((rest[1:n] + "000")[:3])
             rest = rest[n:]
         if rest in ("Z", "z", ""):  # no offset: the contract's timestamps are UTC
             offset = 0
@@ -58,12 +59,12 @@ def parse(text):
         raise ValueError("not an ISO-8601 timestamp: %r" % (text,))
     if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 61):
         raise ValueError("not an ISO-8601 timestamp: %r" % (text,))
-    return _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s + frac - offset
+    return (_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset) * 1000 + frac_ms
 
 
-def format_utc(epoch_s):
-    """Seconds since 1970 -> '2026-11-26T15:02:14Z' (whole seconds)."""
-    t = int(epoch_s)
+def format_ms(epoch_ms):
+    """ms since 1970 -> '2026-11-26T15:02:14Z' (whole seconds)."""
+    t = epoch_ms // 1000
     days, secs = t // 86400, t % 86400
     y, m, d = _civil_from_days(days)
     return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (y, m, d, secs // 3600, secs // 60 % 60, secs % 60)

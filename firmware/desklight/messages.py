@@ -59,9 +59,9 @@ def _field(topic, body, name, types, nullable):
 
 
 class LightState:
-    """One box's light state, as published (times parsed to seconds since 1970)."""
+    """One box's light state, as published (times parsed to ms since 1970)."""
 
-    def __init__(self, box, state, blink, reason, line, call_id, alert_id, since_s, expires_s):
+    def __init__(self, box, state, blink, reason, line, call_id, alert_id, since_ms, expires_ms):
         self.box = box
         self.state = state
         self.blink = blink
@@ -69,8 +69,8 @@ class LightState:
         self.line = line
         self.call_id = call_id
         self.alert_id = alert_id
-        self.since_s = since_s
-        self.expires_s = expires_s
+        self.since_ms = since_ms
+        self.expires_ms = expires_ms
 
 
 def parse_light(topic, box, payload):
@@ -82,9 +82,9 @@ def parse_light(topic, box, payload):
     if state not in STATES:
         raise ValueError("%s: body.state must be red, amber or green, got %r" % (topic, state))
     try:
-        since_s = isotime.parse(_field(topic, body, "since", str, False))
+        since_ms = isotime.parse_ms(_field(topic, body, "since", str, False))
         expires = _field(topic, body, "expires", str, True)
-        expires_s = None if expires is None else isotime.parse(expires)
+        expires_ms = None if expires is None else isotime.parse_ms(expires)
     except ValueError as e:
         raise ValueError("%s: %s" % (topic, e))
     return LightState(
@@ -95,8 +95,8 @@ def parse_light(topic, box, payload):
         _field(topic, body, "line", str, True),
         _field(topic, body, "call_id", str, True),
         _field(topic, body, "alert_id", str, True),
-        since_s,
-        expires_s,
+        since_ms,
+        expires_ms,
     )
 
 
@@ -108,22 +108,31 @@ def parse_ack(topic, payload):
     return _field(topic, body, "alert_id", str, True)
 
 
+def _random_bytes(n):
+    try:
+        return bytearray(os.urandom(n))
+    except AttributeError:  # a port without os.urandom: its PRNG is seeded at start-up
+        import random
+
+        return bytearray(random.getrandbits(8) for _ in range(n))
+
+
 def new_msg_id():
     """A random (version 4) UUID as 32 hex digits, as the contract's msg_id."""
-    b = bytearray(os.urandom(16))
+    b = _random_bytes(16)
     b[6] = (b[6] & 0x0F) | 0x40
     b[8] = (b[8] & 0x3F) | 0x80
     return "".join("%02x" % x for x in b)
 
 
-def light_ack(topics, light_id, alert_id, by, wall_s, msg_id):
-    """The envelope a button press publishes. `wall_s` None (clock not synced yet) is written
+def light_ack(topics, light_id, alert_id, by, wall_ms, msg_id):
+    """The envelope a button press publishes. `wall_ms` None (clock not synced yet) is written
     as the epoch, which the receiver can tell apart from a real time."""
     return json.dumps({
         "schema": SCHEMA,
         "kind": "light_ack",
         "msg_id": msg_id,
-        "created": isotime.format_utc(wall_s or 0),
+        "created": isotime.format_ms(wall_ms or 0),
         "box": {"site": topics.site, "group": topics.group, "id": light_id},
         "body": {"alert_id": alert_id, "by": by},
     })

@@ -74,15 +74,14 @@ class GroupLight:
             return
         old = self._alerts.get(box)
         seq = old.seq if old and old.light.alert_id == light.alert_id else self._next_seq()
-        self._alerts[box] = _Pending(light, now_ms + remaining_ms, seq)
+        self._alerts[box] = _Pending(light, self._clock.ticks_add(now_ms, remaining_ms), seq)
 
     def _remaining_ms(self, light):
-        if light.expires_s is None:
+        if light.expires_ms is None:
             return self._max_alert_ms
-        wall = self._clock.wall_s()
+        wall = self._clock.wall_ms()
         # Without a synced wall clock, trust the alert's own length from the moment it arrives.
-        left_s = light.expires_s - (wall if wall is not None else light.since_s)
-        return min(int(left_s * 1000), self._max_alert_ms)
+        return min(light.expires_ms - (wall if wall is not None else light.since_ms), self._max_alert_ms)
 
     def _next_seq(self):
         self._seq += 1
