@@ -208,7 +208,5 @@ class DeskLight:
 
 
 def _rand16():
-    import os
-
-    b = os.urandom(2)
+    b = messages.random_bytes(2)
     return b[0] << 8 | b[1]

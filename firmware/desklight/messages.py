@@ -108,7 +108,7 @@ def parse_ack(topic, payload):
     return _field(topic, body, "alert_id", str, True)
 
 
-def _random_bytes(n):
+def random_bytes(n):
     try:
         return bytearray(os.urandom(n))
     except AttributeError:  # a port without os.urandom: its PRNG is seeded at start-up
@@ -119,7 +119,7 @@ def _random_bytes(n):
 
 def new_msg_id():
     """A random (version 4) UUID as 32 hex digits, as the contract's msg_id."""
-    b = _random_bytes(16)
+    b = random_bytes(16)
     b[6] = (b[6] & 0x0F) | 0x40
     b[8] = (b[8] & 0x3F) | 0x80
     return "".join("%02x" % x for x in b)

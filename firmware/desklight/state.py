@@ -65,7 +65,7 @@ class GroupLight:
 
     def on_light(self, box, light, now_ms):
         """A box's new light state (None: the box cleared its retained state)."""
-        if light is None or light.state == "green" or light.alert_id in self._acked and light.alert_id:
+        if light is None or light.state == "green" or (light.alert_id and light.alert_id in self._acked):
             self._alerts.pop(box, None)
             return
         remaining_ms = self._remaining_ms(light)
