@@ -126,7 +126,7 @@ ring = Ring()
 button = Button()
 s = Settings({"mqtt": {"host": "b", "port": 1883, "tls": False, "keepalive_s": 10, "backoff_max_s": 4},
               "topics": {"site": "hq", "group": "g1"}, "light": {"id": "desk-1", "long_press_ms": 1000}}, "scenario")
-light = DeskLight(s, clock, ring, Link(), lambda: Client(broker), button, lambda m: None, lambda: 0)
+light = DeskLight(s, clock, ring, Link(), lambda: Client(broker), button, lambda m: None)
 
 
 def run(ms, label):
