@@ -175,5 +175,5 @@ class BrokerPeer:
         return [p for t, p, _ in self.messages if t == topic]
 
     def close(self) -> None:
-        self.client.loop_stop()
         self.client.disconnect()
+        self.client.loop_stop()
