@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import paho.mqtt.client as mqtt
 
 from edge.light.umqtt_paho import MQTTClient
+from edge.mqtt.messages import validation_errors
 from firmware.desklight import pattern
 from firmware.desklight.app import DeskLight, Output
 from firmware.desklight.clock import Clock
@@ -146,10 +147,12 @@ def light_envelope(box: str, state: str, *, site="hq", group="g1", blink=None, l
         "since": iso(now),
         "expires": iso(now + timedelta(seconds=expires_in_s)) if alerting and expires_in_s is not None else None,
     }
-    return json.dumps({
+    doc = {
         "schema": "callqa.msg/1", "kind": "light", "msg_id": uuid.uuid4().hex, "created": iso(now),
         "box": {"site": site, "group": group, "id": box}, "body": body,
-    }, ensure_ascii=False).encode()
+    }
+    assert validation_errors(doc) == [], validation_errors(doc)
+    return json.dumps(doc, ensure_ascii=False).encode()
 
 
 class BrokerPeer:

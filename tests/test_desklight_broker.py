@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from edge.mqtt.messages import validation_errors
 from firmware.desklight import isotime
 from tests.desklight_doubles import BrokerPeer, SimulatedLight, light_envelope
 
@@ -57,6 +58,7 @@ def test_button_press_sends_light_ack_and_clears_every_light_of_the_group(broker
     acks = box.on(f"{GROUP}/ack")
     assert len(acks) == 1
     msg = json.loads(acks[0])
+    assert validation_errors(msg) == []
     assert (msg["schema"], msg["kind"], msg["body"]) == ("callqa.msg/1", "light_ack", {"alert_id": "r1", "by": "desk-1"})
     assert msg["box"] == {"site": "hq", "group": "g1", "id": "desk-1"}
     assert abs(isotime.parse_ms(msg["created"]) / 1000 - time.time()) < 5

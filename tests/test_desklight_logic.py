@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from edge.mqtt.messages import validation_errors
 from firmware.desklight import isotime, messages, pattern
 from firmware.desklight.button import LONG, SHORT, PressDetector
 from firmware.desklight.settings import Settings, SettingsError
@@ -190,6 +191,7 @@ def test_short_press_long_hold_and_contact_bounce():
 def test_ack_envelope_follows_the_contract():
     payload = messages.light_ack(TOPICS, "desk-1", "red-1", "desk-1", NOW, messages.new_msg_id())
     msg = json.loads(payload)
+    assert validation_errors(msg) == []  # the box's own schema for envelopes and light_ack bodies
     assert msg["schema"] == "callqa.msg/1" and msg["kind"] == "light_ack"
     assert len(msg["msg_id"]) == 32 and msg["msg_id"][12] == "4"  # uuid4 hex
     assert abs(isotime.parse_ms(msg["created"]) - NOW) < 1000

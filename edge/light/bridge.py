@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 import threading
 from typing import Callable
-from urllib.parse import urlparse
 
-from edge.config import Config, ConfigError, LightBridgeConfig
+from edge.config import Config, LightBridgeConfig
 from edge.light.umqtt_paho import MQTTClient
+from edge.mqtt.client import make_paho_client
 from firmware.desklight.app import DeskLight, Output
 from firmware.desklight.clock import Clock
 from firmware.desklight.settings import Settings
@@ -154,36 +153,23 @@ def bridge_settings(cfg: Config, host: str, port: int) -> Settings:
     bridge = cfg.light_bridge
     return Settings({
         "mqtt": {"host": host, "port": port, "keepalive_s": cfg.mqtt.keepalive_s,
-                 "backoff_max_s": max(1, int(cfg.mqtt.keepalive_s))},
+                 "backoff_max_s": max(1, round(cfg.mqtt.reconnect_max_s))},
         "topics": {"prefix": cfg.mqtt.prefix, "site": cfg.box.site, "group": cfg.box.group},
         "light": {"id": f"{cfg.box.id}-bridge", "max_alert_s": bridge.max_alert_s},
     }, "light_bridge")
 
 
 def client_factory(cfg: Config) -> tuple[Callable[[], MQTTClient], str, int]:
-    """New clients for the box's broker (mqtt.url, username, password_file, ca_file)."""
-    u = urlparse(cfg.mqtt.url)
-    if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
-        raise ConfigError(f"mqtt.url: must look like mqtt://host:1883 or mqtts://host:8883, got {cfg.mqtt.url!r}")
-    tls = u.scheme == "mqtts"
-    port = u.port or (8883 if tls else 1883)
-    password = None
-    if cfg.mqtt.password_file is not None:
-        try:
-            password = cfg.mqtt.password_file.read_text().strip()
-        except OSError as e:
-            raise ConfigError(f"mqtt.password_file: {cfg.mqtt.password_file}: {e.strerror}") from None
-    ctx = None
-    if tls:
-        ctx = ssl.create_default_context(cafile=str(cfg.mqtt.ca_file) if cfg.mqtt.ca_file else None)
-        if cfg.mqtt.cert_file:
-            ctx.load_cert_chain(str(cfg.mqtt.cert_file), str(cfg.mqtt.key_file))
+    """New clients for the box's broker, set up exactly as the box's own (credentials, TLS)."""
     client_id = f"{cfg.box.id}-light-bridge"
+    _, address = make_paho_client(cfg.mqtt, client_id)  # a bad URL or secret file fails here, at start
 
     def make() -> MQTTClient:
-        return MQTTClient(client_id, u.hostname, port, cfg.mqtt.username, password, cfg.mqtt.keepalive_s, ctx)
+        paho_client, _ = make_paho_client(cfg.mqtt, client_id)
+        return MQTTClient(client_id, address.host, address.port, keepalive=cfg.mqtt.keepalive_s,
+                          paho_client=paho_client)
 
-    return make, u.hostname, port
+    return make, address.host, address.port
 
 
 class LightBridge:

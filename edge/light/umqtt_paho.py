@@ -23,7 +23,9 @@ class MQTTClient:
                  password: str | None = None, keepalive: int = 0, ssl: _ssl.SSLContext | None = None,
                  paho_client: mqtt.Client | None = None):
         """umqtt.simple's arguments; or `paho_client`, one already set up with credentials and
-        TLS (e.g. by the box's own MQTT settings), which must start clean sessions."""
+        TLS by the box's own MQTT settings (edge.mqtt.client.make_paho_client). A session the
+        broker kept from before is harmless: the light starts from nothing on every connect
+        and the retained states arrive again with its subscriptions."""
         self.server = server
         self.port = port or (8883 if ssl else 1883)
         self.keepalive = keepalive
