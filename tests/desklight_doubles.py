@@ -102,14 +102,7 @@ class SimulatedLight:
 
     def step_until(self, cond, timeout_s: float, step_s: float = 0.01) -> float:
         """Step the light until cond(); returns the seconds it took, or fails the test."""
-        t0 = time.monotonic()
-        while True:
-            self.light.step()
-            if cond():
-                return time.monotonic() - t0
-            if time.monotonic() - t0 > timeout_s:
-                raise AssertionError(f"light did not get there in {timeout_s} s: look={self.ring.look}, log={self.logs[-5:]}")
-            time.sleep(step_s)
+        return step_lights_until((self,), cond, timeout_s, step_s)
 
     def run_for(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -126,6 +119,21 @@ class SimulatedLight:
     @property
     def kind(self):
         return self.ring.look.kind if self.ring.look else None
+
+
+def step_lights_until(lights, cond, timeout_s: float, step_s: float = 0.01) -> float:
+    """Step every light (as their own loops would, side by side) until cond(); returns the
+    seconds it took, or fails the test saying what each light showed."""
+    t0 = time.monotonic()
+    while True:
+        for d in lights:
+            d.light.step()
+        if cond():
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout_s:
+            raise AssertionError(f"lights did not get there in {timeout_s} s: "
+                                 + "; ".join(f"{d.settings.light_id} look={d.ring.look}, log={d.logs[-3:]}" for d in lights))
+        time.sleep(step_s)
 
 
 def iso(dt: datetime) -> str:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from edge.config import ConfigError, parse_config
-from edge.light.bridge import LightBridge, client_factory
+from edge.light.bridge import LightBridge
 from tests.desklight_doubles import BrokerPeer, light_envelope
 
 GROUP = "callqa/v1/hq/g1"
@@ -45,9 +45,7 @@ def lamp_and_box(broker, request):
 
 
 def start_bridge(broker, kind, topic, **extra):
-    cfg = bridge_config(broker, kind, topic, **extra)
-    make, host, port = client_factory(cfg)
-    return LightBridge(cfg, make, host, port).start()
+    return LightBridge.from_config(bridge_config(broker, kind, topic, **extra)).start()
 
 
 def wled_state(rgb, fx, sx=None, bri=128):

@@ -23,7 +23,7 @@ import logging
 import threading
 from typing import Callable
 
-from edge.config import Config, LightBridgeConfig
+from edge.config import Config, ConfigError, LightBridgeConfig
 from edge.light.umqtt_paho import MQTTClient
 from edge.mqtt.client import make_paho_client
 from firmware.desklight.app import DeskLight, Output
@@ -179,12 +179,18 @@ class LightBridge:
 
     def __init__(self, cfg: Config, make_client: Callable[[], object], host: str, port: int):
         if cfg.light_bridge is None:
-            raise ValueError("no [light_bridge] section in the configuration")
+            raise ConfigError("light_bridge: section missing (kind = \"wled\" or \"tasmota\", topic = ...)")
         self.output = OUTPUTS[cfg.light_bridge.kind](cfg.light_bridge)
         self.light = DeskLight(bridge_settings(cfg, host, port), Clock(), self.output, _AlwaysUp(), make_client,
                                log=log.info)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> "LightBridge":
+        """The bridge on the box's own broker settings (`callqa light-bridge`, `callqa run`)."""
+        make, host, port = client_factory(cfg)
+        return cls(cfg, make, host, port)
 
     def start(self) -> "LightBridge":
         self._thread = threading.Thread(target=self._run, name="light-bridge", daemon=True)

@@ -9,7 +9,7 @@ import signal
 import threading
 
 from edge.config import ConfigError, load_config
-from edge.light.bridge import LightBridge, client_factory
+from edge.light.bridge import LightBridge
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
-    if cfg.light_bridge is None:
-        raise ConfigError(f"{args.config}: light_bridge: section missing (kind = \"wled\" or \"tasmota\", topic = ...)")
-    make, host, port = client_factory(cfg)
-    bridge = LightBridge(cfg, make, host, port).start()
-    log.info("light bridge: group %s/%s -> %s lamp %r via %s:%d", cfg.box.site, cfg.box.group,
-             cfg.light_bridge.kind, cfg.light_bridge.topic, host, port)
+    try:
+        bridge = LightBridge.from_config(cfg).start()
+    except ConfigError as e:
+        raise ConfigError(f"{args.config}: {e}") from None
+    log.info("light bridge: group %s/%s -> %s lamp %r", cfg.box.site, cfg.box.group,
+             cfg.light_bridge.kind, cfg.light_bridge.topic)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
