@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("edge.commands.watch", "print scores, alerts, status and desk lights from the broker as they arrive"),
     "store": ("edge.store.service", "central QA: store every box's scores and alerts from the broker"),
     "report": ("edge.store.report", "central QA: daily, weekly and monthly quality reports from the store"),
-    "light-bridge": ("edge.light.command", "mirror the seat group's desk light onto a WLED or Tasmota lamp"),
+    "light-bridge": ("edge.commands.light_bridge", "mirror the seat group's desk light onto a WLED or Tasmota lamp"),
 }
 
 
