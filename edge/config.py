@@ -136,6 +136,16 @@ class LightBridgeConfig(_Section):
     brightness: int = Field(128, ge=1, le=255)
     clear: Literal["green", "off"] = "green"  # what the lamp shows when no alert is open
     max_alert_s: int = Field(900, ge=10, le=86400)  # no alert stays on longer, whatever it says
+    # The bridge's own broker account (read the group's lights, write the lamp's topics);
+    # unset: the box's mqtt.username / mqtt.password_file.
+    username: str | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _credentials(self) -> "LightBridgeConfig":
+        if self.password_file is not None and not self.username:
+            raise ValueError("password_file is set but username is not")
+        return self
 
     @field_validator("topic")
     @classmethod

@@ -74,9 +74,10 @@ class LinkDouble:
         self.join_requests += 1
 
 
-def light_settings(broker, light_id="desk-1", site="hq", group="g1", **light):
+def light_settings(broker, light_id="desk-1", site="hq", group="g1", username="", password="", **light):
     return Settings({
-        "mqtt": {"host": "127.0.0.1", "port": broker.port, "tls": False, "keepalive_s": 5, "backoff_max_s": 1},
+        "mqtt": {"host": "127.0.0.1", "port": broker.port, "tls": False, "keepalive_s": 5, "backoff_max_s": 1,
+                 "username": username, "password": password},
         "topics": {"site": site, "group": group},
         "light": {"id": light_id, "led_count": LED_COUNT, **light},
     }, "test")
@@ -84,7 +85,8 @@ def light_settings(broker, light_id="desk-1", site="hq", group="g1", **light):
 
 def host_client_factory(s):
     def make():
-        return MQTTClient("desklight-" + s.light_id, s.mqtt_host, s.mqtt_port, keepalive=s.mqtt_keepalive_s)
+        return MQTTClient("desklight-" + s.light_id, s.mqtt_host, s.mqtt_port, s.mqtt_username or None,
+                          s.mqtt_password, s.mqtt_keepalive_s)
     return make
 
 
@@ -166,13 +168,15 @@ def light_envelope(box: str, state: str, *, site="hq", group="g1", blink=None, l
 class BrokerPeer:
     """A plain paho client on the fixture broker: plays a box, and records what it hears."""
 
-    def __init__(self, broker, subscribe: tuple[str, ...] = ()):
+    def __init__(self, broker, subscribe: tuple[str, ...] = (), username: str | None = None, password: str | None = None):
         self.messages: list[tuple[str, bytes, bool]] = []
         # A persistent session: what is published while a broker restart is under way waits for it.
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"peer-{uuid.uuid4().hex[:8]}",
                                   clean_session=False)
         self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload, m.retain))
         self.client.reconnect_delay_set(0.1, 0.5)
+        if username:
+            self.client.username_pw_set(username, password)
         self.client.connect("127.0.0.1", broker.port)
         for topic in subscribe:
             self.client.subscribe(topic, 1)

@@ -7,10 +7,14 @@ from __future__ import annotations
 import json
 import time
 
+from edge.config import LightBridgeConfig
 from edge.events import Alert
+from edge.light.bridge import LightBridge
 from edge.mqtt.sink import MqttSink
+from tests.broker import Broker, free_port
 from tests.desklight_doubles import BrokerPeer, SimulatedLight
 from tests.mqtt_helpers import box_config
+from tests.test_mqtt_security import SITE_ACL, password_file, secret
 
 BOX_LIGHT = "callqa/v1/hq/g1/box1/light"
 
@@ -58,3 +62,38 @@ def test_box_alert_turns_the_groups_lights_red_and_one_press_clears_it_on_the_bo
         mine.step_until(lambda: mine.kind == "amber", 1.0)
     finally:
         sink.close()
+
+
+def test_on_the_shipped_site_acl_the_desk_light_and_a_wled_lamp_follow_the_box(tmp_path):
+    users = {"box-g1-a": "pw-a", "light-g1": "pw-light", "lamp-g1": "pw-lamp", "wled-desk-g1": "pw-wled"}
+    port = free_port()
+    broker = Broker(tmp_path / "broker", port=port, extra_conf=(
+        f"listener {port} 127.0.0.1\nallow_anonymous false\n"
+        f"password_file {password_file(tmp_path / 'passwd', users)}\nacl_file {SITE_ACL}\n")).start()
+    cfg = box_config(tmp_path, broker.url, box="box-g1-a", mqtt={
+        "username": "box-g1-a", "password_file": str(secret(tmp_path / "box.pw", "pw-a"))})
+    cfg = cfg.model_copy(update={
+        "box": cfg.box.model_copy(update={"site": "sh01"}),
+        "light_bridge": LightBridgeConfig(kind="wled", topic="wled/desk-g1", username="lamp-g1",
+                                          password_file=secret(tmp_path / "lamp.pw", "pw-lamp")),
+    })
+    lamp = BrokerPeer(broker, subscribe=("wled/desk-g1/#",), username="wled-desk-g1", password="pw-wled")
+    sink = MqttSink(cfg).start()
+    bridge = LightBridge.from_config(cfg).start()
+    pico = SimulatedLight(broker, light_id="light-g1", site="sh01", username="light-g1", password="pw-light")
+    try:
+        pico.step_until(lambda: pico.kind == "clear", 5)
+        sink.on_alert(Alert("alert-1", "l1", "call-7", "insult", "red", "insult 神经病", 12.5))
+        pico.step_until(lambda: pico.kind == "red", 1.0)
+        red_lamp = lambda: [json.loads(p)["seg"][0]["fx"] for p in lamp.on("wled/desk-g1/api")][-1:] == [1]
+        pico.step_until(red_lamp, 1.0)
+
+        pico.press()  # the light-g1 account may publish the ack; the box hears it and goes green
+        green_lamp = lambda: json.loads(lamp.on("wled/desk-g1/api")[-1])["seg"][0]["col"][0] == [0, 255, 0]
+        pico.step_until(lambda: sink.light.state.state == "green" and green_lamp(), 2.0)
+        assert "denied" not in broker.log.read_text().lower()
+    finally:
+        bridge.stop()
+        sink.close()
+        lamp.close()
+        broker.stop()

@@ -162,10 +162,14 @@ def bridge_settings(cfg: Config, host: str, port: int) -> Settings:
 def client_factory(cfg: Config) -> tuple[Callable[[], MQTTClient], str, int]:
     """New clients for the box's broker, set up exactly as the box's own (credentials, TLS)."""
     client_id = f"{cfg.box.id}-light-bridge"
-    _, address = make_paho_client(cfg.mqtt, client_id)  # a bad URL or secret file fails here, at start
+    mqtt_cfg = cfg.mqtt
+    if cfg.light_bridge is not None and cfg.light_bridge.username:
+        mqtt_cfg = mqtt_cfg.model_copy(update={"username": cfg.light_bridge.username,
+                                               "password_file": cfg.light_bridge.password_file})
+    _, address = make_paho_client(mqtt_cfg, client_id)  # a bad URL or secret file fails here, at start
 
     def make() -> MQTTClient:
-        paho_client, _ = make_paho_client(cfg.mqtt, client_id)
+        paho_client, _ = make_paho_client(mqtt_cfg, client_id)
         return MQTTClient(client_id, address.host, address.port, keepalive=cfg.mqtt.keepalive_s,
                           paho_client=paho_client)
 
