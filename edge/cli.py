@@ -17,6 +17,9 @@ from edge.config import ConfigError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "score": ("edge.commands.score", "score recorded calls: one CallScore per call as JSON Lines on stdout"),
+    "run": ("edge.commands.run", "the service loop: score every call on every configured line, live"),
+    "bench": ("edge.commands.bench", "real-time factor per stage for a stereo line, lines per core, peak memory"),
     "watch": ("edge.commands.watch", "print scores, alerts, status and desk lights from the broker as they arrive"),
     "store": ("edge.store.service", "central QA: store every box's scores and alerts from the broker"),
     "report": ("edge.store.report", "central QA: daily, weekly and monthly quality reports from the store"),
