@@ -9,7 +9,6 @@ import signal
 import threading
 
 from edge.config import ConfigError, load_config
-from edge.light.bridge import LightBridge
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge.light.bridge import LightBridge  # here: `callqa --help` must not load MQTT and the light
+
     cfg = load_config(args.config)
     try:
         bridge = LightBridge.from_config(cfg).start()

@@ -31,6 +31,11 @@ def run(args) -> int:
 
         mqtt = MqttSink(cfg, on_call_boundary=service.on_call_boundary, stream_clock=service.stream_time).start()
         service.sinks.append(mqtt)
+    bridge = None
+    if cfg.light_bridge is not None:  # the seat group's light on a WLED or Tasmota lamp too
+        from edge.light.bridge import LightBridge
+
+        bridge = LightBridge.from_config(cfg).start()
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     service.start()
     log.info("scoring calls on %s", ", ".join(line.name for line in cfg.lines))
@@ -41,6 +46,8 @@ def run(args) -> int:
         service.stop()
         service.join(timeout=10)
     finally:
+        if bridge is not None:
+            bridge.stop()
         if mqtt is not None:
             mqtt.close()
     return 1 if service.failures else 0
