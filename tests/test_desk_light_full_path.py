@@ -1,20 +1,25 @@
-"""The desk light with the box: the box's own MQTT side (MqttSink, retained light state,
-ack handling) and the simulated Pico W lights (real loop and logic, LED and button doubles),
-all on a real Mosquitto."""
+"""The desk light with the box: a generated call scored live by the box (pipeline, keyword
+spotting, MqttSink), the box's retained light state and ack handling, and simulated Pico W
+lights (real loop and logic, LED and button doubles), all on a real Mosquitto."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
-from edge.config import LightBridgeConfig
+import pytest
+from scipy.io import wavfile
+
+from edge.config import LightBridgeConfig, parse_config
 from edge.events import Alert
 from edge.light.bridge import LightBridge
 from edge.mqtt.sink import MqttSink
 from tests.broker import Broker, free_port
-from tests.desklight_doubles import BrokerPeer, SimulatedLight
+from tests.desklight_doubles import BrokerPeer, SimulatedLight, step_lights_until
 from tests.mqtt_helpers import box_config
 from tests.test_mqtt_security import SITE_ACL, password_file, secret
+from scripts.gencall import generate_call, scenario
 
 BOX_LIGHT = "callqa/v1/hq/g1/box1/light"
 
@@ -97,3 +102,50 @@ def test_on_the_shipped_site_acl_the_desk_light_and_a_wled_lamp_follow_the_box(t
         sink.close()
         lamp.close()
         broker.stop()
+
+
+def test_insult_in_a_generated_call_turns_the_light_red_within_a_second_and_one_press_clears_the_group(
+        tmp_path, broker):
+    pytest.importorskip("edge.keywords.spotter", reason="keyword spotting (branch kws) is not on main yet")
+    from edge.scoring.rubric import load_rubric
+    from edge.service import Service
+
+    # The rude scenario's complaint and insult only (same voices and line): a 7 s call.
+    rude = scenario("rude", seed=3)
+    audio, truth = generate_call(dataclasses.replace(rude, turns=(rude.turns[1], rude.turns[4])), 8000, seed=3)
+    insult = next(p for p in truth["phrases"] if p["phrase"] == "神经病")
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    wavfile.write(calls / "rude.wav", 8000, audio)
+    cfg = parse_config({
+        "box": {"site": "hq", "group": "g1", "id": "box1", "state_dir": str(tmp_path / "state")},
+        "audio": {"sample_rate": 8000},
+        "mqtt": {"enabled": True, "url": broker.url},
+        # Replayed as if live: audio at stream time t reaches the box t seconds after the start.
+        "lines": [{"name": "line4", "source": "replay", "path": str(calls), "realtime": True}],
+    }, "box.toml")
+    sink = MqttSink(cfg).start()
+    service = Service(cfg, load_rubric(cfg.rubric.path), [sink])
+    mine, colleague = SimulatedLight(broker, light_id="desk-1"), SimulatedLight(broker, light_id="desk-2")
+    lights = (mine, colleague)
+    try:
+        step_lights_until(lights, lambda: mine.kind == colleague.kind == "clear", 5)
+        # Taken before the line's thread even loads the keyword model, so the delay measured
+        # below can only be longer than the real one.
+        started = time.time()
+        service.start()
+        step_lights_until(lights, lambda: mine.kind == "red", insult["end"] + 10, step_s=0.005)
+        delay = time.time() - (started + insult["end"])
+        step_lights_until(lights, lambda: colleague.kind == "red", 1.0)
+        look = mine.ring.look
+        assert (look.blink, look.line_no) == (True, 4) and "神经病" in look.reason
+        assert delay < 1.0, f"the light turned red {delay:.2f} s after the insult ended"
+
+        mine.press()
+        step_lights_until(lights, lambda: mine.kind == colleague.kind == "clear", 1.0)
+        step_lights_until(lights, lambda: sink.light.state.state == "green", 2.0)
+        assert retained_light_state(broker)["state"] == "green"  # a light switched on now stays green
+    finally:
+        service.stop()
+        service.join(10)
+        sink.close()

@@ -169,3 +169,42 @@ def test_light_bridge_command_without_a_section_says_what_to_add(tmp_path):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "light_bridge: section missing" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("lamp_and_box", [("wled/desk-g1/#",)], indirect=True)
+def test_callqa_run_drives_the_lamp_from_the_calls_it_scores(broker, lamp_and_box, tmp_path):
+    from scipy.io import wavfile
+
+    from scripts.gencall import generate_call
+
+    peer = lamp_and_box
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    wavfile.write(calls / "raised.wav", 8000, generate_call("raised_voice", 8000, seed=21)[0])
+    conf = tmp_path / "box.toml"
+    conf.write_text(f"""
+[box]
+site = "hq"
+group = "g1"
+id = "box-a"
+state_dir = "{tmp_path / 'state'}"
+[audio]
+sample_rate = 8000
+[mqtt]
+enabled = true
+url = "{broker.url}"
+[light_bridge]
+kind = "wled"
+topic = "wled/desk-g1"
+[[lines]]
+name = "desk3"
+source = "replay"
+path = "{calls}"
+realtime = false
+""")
+    r = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(conf)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    looks = [json.loads(p) for t, p in wait_for(peer, "wled/desk-g1/api", 2)]
+    assert wled_state((255, 120, 0), 0) in looks  # the raised-voice alert, steady amber
+    assert looks[-1] == wled_state((0, 0, 255), 2, 60)  # the box stopped: breathing blue
