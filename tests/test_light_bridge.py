@@ -15,6 +15,7 @@ import pytest
 from edge.config import ConfigError, parse_config
 from edge.light.bridge import LightBridge
 from tests.desklight_doubles import BrokerPeer, light_envelope
+from tests.mqtt_helpers import config_toml
 
 GROUP = "callqa/v1/hq/g1"
 
@@ -138,8 +139,9 @@ def test_tasmota_lamp_gets_colour_dimmer_power_and_blinks_red(broker, lamp_and_b
 def test_box_that_dies_leaves_the_tasmota_lamp_blinking_slow_blue(broker, lamp_and_box, tmp_path):
     peer = lamp_and_box
     conf = tmp_path / "box.toml"
-    conf.write_text(f'[box]\nsite = "hq"\ngroup = "g1"\nid = "box-a"\n[mqtt]\nurl = "{broker.url}"\nkeepalive_s = 5\n'
-                    f'[light_bridge]\nkind = "tasmota"\ntopic = "desk_g1"\n')
+    conf.write_text(config_toml({"box": {"site": "hq", "group": "g1", "id": "box-a"},
+                                 "mqtt": {"url": broker.url, "keepalive_s": 5},
+                                 "light_bridge": {"kind": "tasmota", "topic": "desk_g1"}}))
     proc = subprocess.Popen([sys.executable, "-m", "edge", "light-bridge", "--config", str(conf)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -182,26 +184,13 @@ def test_callqa_run_drives_the_lamp_from_the_calls_it_scores(broker, lamp_and_bo
     calls.mkdir()
     wavfile.write(calls / "raised.wav", 8000, generate_call("raised_voice", 8000, seed=21)[0])
     conf = tmp_path / "box.toml"
-    conf.write_text(f"""
-[box]
-site = "hq"
-group = "g1"
-id = "box-a"
-state_dir = "{tmp_path / 'state'}"
-[audio]
-sample_rate = 8000
-[mqtt]
-enabled = true
-url = "{broker.url}"
-[light_bridge]
-kind = "wled"
-topic = "wled/desk-g1"
-[[lines]]
-name = "desk3"
-source = "replay"
-path = "{calls}"
-realtime = false
-""")
+    conf.write_text(config_toml({
+        "box": {"site": "hq", "group": "g1", "id": "box-a", "state_dir": str(tmp_path / "state")},
+        "audio": {"sample_rate": 8000},
+        "mqtt": {"enabled": True, "url": broker.url},
+        "light_bridge": {"kind": "wled", "topic": "wled/desk-g1"},
+        "lines": [{"name": "desk3", "source": "replay", "path": str(calls), "realtime": False}],
+    }))
     r = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(conf)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
