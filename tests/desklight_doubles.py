@@ -143,9 +143,10 @@ def iso(dt: datetime) -> str:
 
 
 def light_envelope(box: str, state: str, *, site="hq", group="g1", blink=None, line="line3",
-                   alert_id: str | None = None, reason="insult 神经病", expires_in_s: float | None = 60.0) -> bytes:
-    """A box's retained light message exactly as the MQTT contract describes it."""
-    now = datetime.now(timezone.utc)
+                   alert_id: str | None = None, reason="insult 神经病", expires_in_s: float | None = 60.0,
+                   now: datetime | None = None) -> bytes:
+    """A box's retained light message exactly as the MQTT contract describes it, published `now`."""
+    now = now or datetime.now(timezone.utc)
     alerting = state != "green"
     body = {
         "state": state,

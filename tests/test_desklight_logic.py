@@ -20,8 +20,10 @@ NOW = int(datetime.now(timezone.utc).timestamp() * 1000)
 
 
 def light_from(box, state, **kw):
+    """A box's light state published at NOW, the test clocks' wall time."""
     topic = f"callqa/v1/hq/g1/{box}/light"
-    return messages.parse_light(topic, box, light_envelope(box, state, **kw))
+    published = datetime.fromtimestamp(NOW / 1000, timezone.utc)
+    return messages.parse_light(topic, box, light_envelope(box, state, now=published, **kw))
 
 
 def online_group(clock, max_alert_s=900):
