@@ -22,7 +22,7 @@ from edge.config import Config
 # that needs a program that is not installed returns one Measure saying so (value NaN).
 SECTION_MODULES: tuple[str, ...] = (
     "edge.bench_pipeline",
-    # keyword spotting: "edge.keywords.bench" goes here (kws engineer)
+    "edge.keywords.bench",  # the keyword spotter per channel, both runtimes, int8 and float
     "edge.mqtt.bench",  # 8 lines of replayed calls through one box into a local Mosquitto
     "edge.store.bench",  # central store ingest (Mosquitto; PostgreSQL when installed)
 )
