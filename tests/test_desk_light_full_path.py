@@ -8,10 +8,11 @@ import dataclasses
 import json
 import time
 
-import pytest
 from scipy.io import wavfile
 
 from edge.config import LightBridgeConfig, parse_config
+from edge.scoring.rubric import load_rubric
+from edge.service import Service
 from edge.events import Alert
 from edge.light.bridge import LightBridge
 from edge.mqtt.sink import MqttSink
@@ -106,9 +107,6 @@ def test_on_the_shipped_site_acl_the_desk_light_and_a_wled_lamp_follow_the_box(t
 
 def test_insult_in_a_generated_call_turns_the_light_red_within_a_second_and_one_press_clears_the_group(
         tmp_path, broker):
-    pytest.importorskip("edge.keywords.spotter", reason="keyword spotting (branch kws) is not on main yet")
-    from edge.scoring.rubric import load_rubric
-    from edge.service import Service
 
     # The rude scenario's complaint and insult only (same voices and line): a 7 s call.
     rude = scenario("rude", seed=3)
