@@ -110,6 +110,15 @@ class RubricConfig(_Section):
     path: Path | None = None  # None: the rubric shipped in the package
 
 
+class OpsConfig(_Section):
+    """Running as a service: when a line counts as stalled, where metrics are served."""
+
+    stall_s: float = Field(15.0, gt=0)  # no block processed this long: stalled, watchdog ping withheld
+    metrics_bind: str = "127.0.0.1"  # loopback: the site's node exporter or a tunnel scrapes it
+    metrics_port: int | None = Field(9817, ge=1, le=65535)  # None: no metrics endpoint
+    min_free_mb: int = Field(200, ge=1)  # `callqa doctor` fails below this free space for the outbox
+
+
 class Config(_Section):
     box: BoxConfig = BoxConfig()
     audio: AudioConfig = AudioConfig()
@@ -120,6 +129,7 @@ class Config(_Section):
     mqtt: MqttConfig = MqttConfig()
     outbox: OutboxConfig = OutboxConfig()
     rubric: RubricConfig = RubricConfig()
+    ops: OpsConfig = OpsConfig()
 
     @model_validator(mode="after")
     def _unique_lines(self) -> "Config":
