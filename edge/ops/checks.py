@@ -1,0 +1,181 @@
+"""`callqa doctor`'s checks: each says pass / warn / fail / skip, what it saw, and the fix.
+
+One function per thing a site technician can get wrong, in the order they would fix them:
+config, rubric, audio device, levels, clock, keyword model, outbox, broker, topics. A check
+never raises: whatever goes wrong becomes a failed row with its message.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+from edge.config import Config, ConfigError, read_toml
+from edge.ops.clock import clock_synchronised
+from edge.ops.levels import LevelMeter
+from edge.ops.tap import TapError, channel_roles, find_device, list_input_devices, open_line
+
+Status = Literal["pass", "warn", "fail", "skip"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+
+def check_rubric(cfg: Config) -> str | None:
+    """None when the rubric is usable, else the problem naming file and key."""
+    if cfg.rubric.path is None:
+        return None  # the packaged rubric, validated by the tests
+    try:
+        read_toml(cfg.rubric.path)
+    except ConfigError as e:
+        return str(e)
+    return None
+
+
+def rubric(cfg: Config) -> list[CheckResult]:
+    problem = check_rubric(cfg)
+    where = str(cfg.rubric.path) if cfg.rubric.path else "the packaged rubric"
+    if problem:
+        return [CheckResult("rubric", "fail", problem, f"correct {where} at the key named, then `systemctl reload callqa`")]
+    return [CheckResult("rubric", "pass", where)]
+
+
+def audio_devices(cfg: Config, wav: Path | None = None) -> list[CheckResult]:
+    results = []
+    for line in cfg.lines:
+        need = 1 + max(line.channels.agent, line.channels.customer or 0)
+        name = f"audio {line.name}"
+        if wav is not None or line.source != "capture":
+            source = wav or line.path
+            try:
+                tap = open_line(line, cfg.audio.sample_rate, wav)
+            except TapError as e:
+                results.append(CheckResult(name, "fail", str(e), f"point lines.path of {line.name!r} at a 16-bit WAV"))
+                continue
+            ok = tap.channels >= need
+            results.append(CheckResult(
+                name, "pass" if ok else "fail", f"{source}: {tap.channels} channel(s), the map needs {need}",
+                "" if ok else f"fix [lines.channels] of {line.name!r} or use a recording with both sides"))
+            continue
+        try:
+            devices = list_input_devices()
+        except TapError as e:
+            results.append(CheckResult(name, "fail", str(e), "install libportaudio2; check `aplay -l` lists the card"))
+            continue
+        device = find_device(devices, line.device)
+        if device is None:
+            seen = ", ".join(f"{d.index}: {d.name}" for d in devices) or "none"
+            results.append(CheckResult(
+                name, "fail", f"input device {line.device!r} not found (inputs seen: {seen})",
+                "plug the USB audio interface in, or set lines.device to a name from `callqa devices`; "
+                "run doctor as the callqa user (it must be in the 'audio' group)"))
+        elif device.max_input_channels < need:
+            results.append(CheckResult(
+                name, "fail", f"{device.name!r} has {device.max_input_channels} input channel(s), the map needs {need}",
+                f"set [lines.channels] of {line.name!r} to channels below {device.max_input_channels}, or use a stereo interface"))
+        else:
+            results.append(CheckResult(name, "pass", f"{device.name!r} (index {device.index}), "
+                                       f"{device.max_input_channels} input channels"))
+    return results
+
+
+def levels(cfg: Config, seconds: float, wav: Path | None = None) -> list[CheckResult]:
+    results = []
+    for line in cfg.lines:
+        name = f"levels {line.name}"
+        roles = channel_roles(line)
+        try:
+            tap = open_line(line, cfg.audio.sample_rate, wav)
+            meter = LevelMeter(cfg.audio.sample_rate, roles, cfg.vad.aggressiveness)
+            try:
+                block = cfg.audio.sample_rate // 10
+                while meter.seconds < seconds and (data := tap.read(block)) is not None:
+                    meter.add(data)
+            finally:
+                tap.close()
+        except TapError as e:
+            results.append(CheckResult(name, "fail", str(e), "see the audio check above"))
+            continue
+        mapped = [lv for lv in meter.overall if lv.role is not None]
+        words = "; ".join(f"{lv.role} ch{lv.channel}: RMS {lv.rms_dbfs:.0f} dBFS, speech {100 * lv.speech_fraction:.0f} %"
+                          for lv in mapped)
+        bad = [f"{lv.role} ch{lv.channel}: {w}" for lv in mapped for w in lv.warnings()
+               if lv.dead or lv.clipping]
+        if bad:
+            results.append(CheckResult(name, "fail", "; ".join(bad), f"watch `callqa levels --line {line.name}` while fixing"))
+        elif all(lv.silent for lv in mapped):
+            results.append(CheckResult(name, "warn", f"silent for {meter.seconds:.0f} s ({words})",
+                                       f"fine if no call is on; else run `callqa levels --line {line.name}` during a call"))
+        else:
+            results.append(CheckResult(name, "pass", f"{meter.seconds:.0f} s: {words}"))
+    return results
+
+
+def clock() -> list[CheckResult]:
+    synced, how = clock_synchronised()
+    fix = "enable time sync: `timedatectl set-ntp true` (or install chrony) and let the box reach an NTP server"
+    if synced is None:
+        return [CheckResult("clock", "warn", "cannot tell whether the clock is synchronised", fix)]
+    return [CheckResult("clock", "pass" if synced else "fail",
+                        f"{'synchronised' if synced else 'NOT synchronised'} ({how})", "" if synced else fix)]
+
+
+def outbox(cfg: Config) -> list[CheckResult]:
+    path = cfg.outbox.path or cfg.box.state_dir / "outbox.sqlite"
+    folder = path.parent
+    fix = (f"create {folder} writable by the callqa user (the service's StateDirectory=callqa does this "
+           "for /var/lib/callqa), or set outbox.path")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-"):
+            pass
+    except FileNotFoundError:
+        return [CheckResult("outbox", "fail", f"{folder} does not exist", fix)]
+    except OSError as e:
+        return [CheckResult("outbox", "fail", f"{folder} not writable: {e.strerror}", fix)]
+    free_mb = shutil.disk_usage(folder).free / 2**20
+    if free_mb < cfg.ops.min_free_mb:
+        return [CheckResult("outbox", "fail", f"{folder}: only {free_mb:.0f} MB free (needs {cfg.ops.min_free_mb} MB)",
+                            "free disk space (journalctl --vacuum-size=100M, old logs) or use a larger SD card")]
+    return [CheckResult("outbox", "pass", f"{path} writable, {free_mb:.0f} MB free")]
+
+
+def broker(cfg: Config) -> list[CheckResult]:
+    if not cfg.mqtt.enabled:
+        return [CheckResult("broker", "skip", "mqtt.enabled = false: scores stay on this box")]
+    from edge.ops.broker_probe import doctor_topic, probe
+
+    try:
+        result = probe(cfg)
+    except ConfigError as e:
+        return [CheckResult("broker", "fail", str(e), "correct the [mqtt] key named")]
+    if not result.connected:
+        return [CheckResult("broker", "fail", result.connect_detail,
+                            "check mqtt.url (host, port, mqtts:// for TLS), the firewall, mqtt.ca_file for TLS, "
+                            "and mqtt.username / mqtt.password_file")]
+    rows = [CheckResult("broker", "pass", result.connect_detail)]
+    if result.topics_ok:
+        rows.append(CheckResult("topics", "pass", result.topics_detail))
+    else:
+        rows.append(CheckResult("topics", "fail", result.topics_detail,
+                                f"the broker's ACL must let {cfg.mqtt.username or 'this client'} read and write "
+                                f"{doctor_topic(cfg).rsplit('/', 1)[0]}/# and read the group's ack topic"))
+    return rows
+
+
+def guarded(name: str, check: Callable[[], list[CheckResult]]) -> list[CheckResult]:
+    """Run one check; an unexpected error becomes a failed row, never a traceback."""
+    try:
+        return check()
+    except ConfigError as e:
+        return [CheckResult(name, "fail", str(e), "correct the key named")]
+    except Exception as e:  # the doctor must finish its table whatever one check hits
+        return [CheckResult(name, "fail", f"{type(e).__name__}: {e}", "report this with `callqa -v doctor` output")]
