@@ -100,6 +100,20 @@ INTERACTIVE=0
 if [ "$ASSUME_YES" = 0 ] && [ -t 0 ]; then INTERACTIVE=1; fi
 
 # --- preflight ---------------------------------------------------------------------------
+require_box_settings() {
+    local missing=()
+    [ -n "$SITE" ] || missing+=(--site)
+    [ -n "$GROUP" ] || missing+=(--group)
+    [ -n "$BOX_ID" ] || missing+=(--box-id)
+    [ "${#LINES[@]}" -gt 0 ] || missing+=(--line)
+    [ "${#missing[@]}" = 0 ] || die "missing ${missing[*]} (give them as options or run on a terminal)"
+}
+writing_config() { [ ! -f "$CONFIG" ] || [ "$RECONFIGURE" = 1 ]; }
+# Without a terminal nothing can be asked: refuse before spending minutes on the install.
+if writing_config && [ "$INTERACTIVE" = 0 ]; then
+    BOX_ID="${BOX_ID:-$(hostname -s)}"
+    require_box_settings
+fi
 if [ -z "$ROOT" ] && [ "$(id -u)" != 0 ]; then
     die "run as root (sudo), or use --root DIR for an install without root"
 fi
@@ -190,7 +204,7 @@ mkdir -p "$CONF_DIR" "$STATE_DIR"
 own 750 root:callqa "$CONF_DIR"
 if [ -n "$ROOT" ]; then own 750 callqa:callqa "$STATE_DIR"; fi  # systemd's StateDirectory= does it on a box
 
-if [ -f "$CONFIG" ] && [ "$RECONFIGURE" = 0 ]; then
+if ! writing_config; then
     say "keeping the existing $CONFIG (--reconfigure to write a new one)"
 else
     if [ "$INTERACTIVE" = 1 ]; then
@@ -217,12 +231,7 @@ else
         ask MQTT_USER "MQTT username (empty: none)"
         if [[ "$BROKER" == mqtts://* ]]; then ask CA_FILE "CA certificate file (empty: the system's CAs)"; fi
     fi
-    missing=()
-    [ -n "$SITE" ] || missing+=(--site)
-    [ -n "$GROUP" ] || missing+=(--group)
-    [ -n "$BOX_ID" ] || missing+=(--box-id)
-    [ "${#LINES[@]}" -gt 0 ] || missing+=(--line)
-    [ "${#missing[@]}" = 0 ] || die "missing ${missing[*]} (give them as options or run on a terminal)"
+    require_box_settings
 
     if [ -n "$MQTT_USER" ] && [ -z "$PASSWORD_FILE" ] && [ "$INTERACTIVE" = 1 ]; then
         read -r -s -p "MQTT password for $MQTT_USER: " password; echo
