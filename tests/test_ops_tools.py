@@ -1,0 +1,106 @@
+"""The technician's tools on generated lines with known truth: `callqa levels` (wiring, gain,
+dead channels), `callqa config init/check`, `callqa devices`, the clock check."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from scipy.io import wavfile
+
+from edge.cli import main
+from edge.config import load_config
+from edge.ops.clock import clock_synchronised, kernel_clock_synchronised
+from edge.ops.levels import LevelMeter
+from tests.ops_audio import RATE, stereo_line
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "edge.toml"
+    path.write_text(f'[box]\nstate_dir = "{tmp_path}"\n[[lines]]\nname = "seat1"\nsource = "wav"\n'
+                    f'path = "{stereo_line(tmp_path / "seat1.wav")}"\n')
+    return path
+
+
+def test_levels_hear_the_agent_greet_first_on_the_agent_channel(config, capsys):
+    assert main(["levels", "--config", str(config)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "agent is channel 0, speech first heard at 0.2 s" in out
+    customer_first = float(re.search(r"customer is channel 1, speech first heard at ([\d.]+) s", out).group(1))
+    assert customer_first > 2.0  # the customer answers after the greeting (about 2.5 s of speech)
+    assert "swapped" not in out
+
+
+def test_levels_say_agent_and_customer_look_swapped(config, tmp_path, capsys):
+    swapped = stereo_line(tmp_path / "swapped.wav", swap=True)
+    main(["levels", "--config", str(config), "--source", "wav", str(swapped)])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "customer is channel 1, speech first heard at 0.2 s" in out
+    assert "agent and customer are probably swapped" in out
+
+
+def test_levels_fail_on_a_dead_customer_channel(config, tmp_path, capsys):
+    rate, data = wavfile.read(stereo_line(tmp_path / "x.wav"))
+    data[:, 1] = 0
+    wavfile.write(tmp_path / "dead.wav", rate, data)
+    assert main(["levels", "--config", str(config), "--source", "wav", str(tmp_path / "dead.wav")]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "no signal at all" in out
+
+
+def test_level_meter_measures_a_known_tone_and_clipping():
+    t = np.arange(RATE) / RATE
+    tone = (0.5 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)  # -6 dBFS peak, -9 dBFS RMS
+    hot = np.clip(4 * tone.astype(np.int32), -32768, 32767).astype(np.int16)
+    meter = LevelMeter(RATE, {0: "agent", 1: "customer"})
+    level_tone, level_hot = meter.add(np.stack([tone, hot], axis=1))
+    assert level_tone.peak_dbfs == pytest.approx(-6.0, abs=0.1)
+    assert level_tone.rms_dbfs == pytest.approx(-9.0, abs=0.1)
+    assert not level_tone.clipping and level_hot.clipping
+
+
+def test_config_init_writes_a_file_config_check_accepts(tmp_path, capsys):
+    out = tmp_path / "edge.toml"
+    args = ["config", "init", "--out", str(out), "--site", "sh01", "--group", "g3", "--box-id", "box7",
+            "--line", 'seat1:USB "Audio":0:1', "--line", "seat2:2:1:0", "--broker", "mqtts://qa.example:8883",
+            "--username", "box7", "--password-file", "/etc/callqa/mqtt-password"]
+    assert main(args) == 0
+    cfg = load_config(out)
+    assert [ln.device for ln in cfg.lines] == ['USB "Audio"', 2]
+    assert cfg.lines[1].channels.agent == 1 and cfg.lines[1].channels.customer == 0
+    assert cfg.mqtt.enabled and cfg.mqtt.username == "box7"
+    assert main(["config", "check", "--config", str(out)]) == 0
+    assert capsys.readouterr().out.strip().endswith("OK: " + str(out) + " (2 line(s): seat1, seat2)")
+    assert main(args) == 1  # an existing file is kept without --force
+
+
+def test_config_init_refuses_a_bad_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "edge.toml"
+    code = main(["config", "init", "--out", str(out), "--site", "sh01", "--group", "g3", "--box-id", "box 7",
+                 "--line", "seat1::0:1"])
+    assert code == 2 and not out.exists()
+    assert "box.id: Value error, must be non-empty and free of" in capsys.readouterr().err
+
+
+def test_config_check_names_the_key_of_a_bad_value(tmp_path, capsys):
+    bad = tmp_path / "edge.toml"
+    bad.write_text('[[lines]]\nname = "seat1"\n[lines.channels]\nagent = 1\ncustomer = 1\n')
+    assert main(["config", "check", "--config", str(bad)]) == 2
+    assert f"{bad}: lines.0.channels: Value error, agent and customer must be different" in capsys.readouterr().err
+
+
+def test_devices_lists_inputs_or_says_how_to_get_one(capsys):
+    code = main(["devices"])
+    out = capsys.readouterr().out
+    # This machine has no sound card; on a box the table lists the USB interface.
+    assert (code == 0 and "input channels" in out) or (code == 1 and "no audio input devices found" in out)
+
+
+def test_clock_state_comes_from_the_kernel_when_timedatectl_cannot_answer():
+    kernel = kernel_clock_synchronised()
+    assert kernel in (True, False)
+    verdict, how = clock_synchronised()
+    assert verdict in (True, False)
+    assert how in ("timedatectl NTPSynchronized", "kernel adjtimex")
