@@ -143,7 +143,8 @@ def test_doctor_names_the_fix_when_the_acl_refuses_the_box_topics(installed, tmp
     table = rows(result.stdout)
     assert result.returncode == 1
     assert table["broker"].startswith("PASS")
-    assert table["topics"].startswith("FAIL") and "ACL must let box7 read and write" in table["topics"]
+    assert table["topics"].startswith("FAIL") and "refused" in table["topics"]
+    assert f"ACL must let box7 readwrite {PREFIX}/box7/doctor" in table["topics"]
 
 
 def test_doctor_names_the_fix_for_a_wrong_password_and_a_clipping_line(installed, tmp_path):

@@ -165,9 +165,11 @@ def broker(cfg: Config) -> list[CheckResult]:
     if result.topics_ok:
         rows.append(CheckResult("topics", "pass", result.topics_detail))
     else:
+        box = doctor_topic(cfg).rsplit("/", 1)[0]
         rows.append(CheckResult("topics", "fail", result.topics_detail,
-                                f"the broker's ACL must let {cfg.mqtt.username or 'this client'} read and write "
-                                f"{doctor_topic(cfg).rsplit('/', 1)[0]}/# and read the group's ack topic"))
+                                f"the broker's ACL must let {cfg.mqtt.username or 'this client'} readwrite {box}/doctor, "
+                                f"write {box}/status, /light, /score/+, /alert/+ and read {box}/cmd/call/+ and "
+                                f"{box.rsplit('/', 1)[0]}/ack (README: Installing a box)"))
     return rows
 
 
