@@ -17,10 +17,10 @@ from edge.config import ConfigError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "config": ("edge.ops.cli_config", "check the box's config and rubric, or write a new config"),
-    "devices": ("edge.ops.cli_devices", "list the audio input devices"),
-    "levels": ("edge.ops.cli_levels", "live per-channel level meter for a line"),
-    "doctor": ("edge.ops.cli_doctor", "check everything the box needs; says how to fix what fails"),
+    "config": ("edge.commands.config", "check the box's config and rubric, or write a new config"),
+    "devices": ("edge.commands.devices", "list the audio input devices"),
+    "levels": ("edge.commands.levels", "live per-channel level meter for a line"),
+    "doctor": ("edge.commands.doctor", "check everything the box needs; says how to fix what fails"),
 }
 
 

@@ -202,7 +202,7 @@ install_secret() {  # install_secret SRC NAME: copy into /etc/callqa, readable b
 
 mkdir -p "$CONF_DIR" "$STATE_DIR"
 own 750 root:callqa "$CONF_DIR"
-if [ -n "$ROOT" ]; then own 750 callqa:callqa "$STATE_DIR"; fi  # systemd's StateDirectory= does it on a box
+own 750 callqa:callqa "$STATE_DIR"  # systemd's StateDirectory= would too, but doctor may run first
 
 if ! writing_config; then
     say "keeping the existing $CONFIG (--reconfigure to write a new one)"

@@ -16,7 +16,7 @@ from rich.table import Table
 from edge.config import ConfigError, load_config
 from edge.ops import checks
 from edge.ops.checks import CheckResult
-from edge.ops.cli_config import add_config_argument
+from edge.commands.config import add_config_argument
 
 CHECKS = ("rubric", "audio", "levels", "clock", "outbox", "broker")
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}

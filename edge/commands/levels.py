@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.table import Table
 
 from edge.config import ConfigError, load_config
-from edge.ops.cli_config import add_config_argument
+from edge.commands.config import add_config_argument
 from edge.ops.levels import FLOOR_DB, ChannelLevel, LevelMeter
 from edge.ops.tap import TapError, channel_roles, line_named, open_line
 
