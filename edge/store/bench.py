@@ -1,0 +1,157 @@
+"""Ingest bench for the central QA store: `python3 -m edge.store.bench` from a repository checkout.
+
+Uses a real Mosquitto and, for PostgreSQL, a throwaway local cluster (the test helpers start
+both), and real `callqa store` processes:
+
+- sustained rate: N scores are queued on the broker for a store's persistent session while it
+  is stopped, then the store is started and drains them; the rate is measured between the
+  first and last row's receive time, so process start-up does not count.
+- burst: 200 simulated boxes, each on its own connection, publish at once into two store
+  processes on one shared subscription; every msg_id must be stored exactly once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from edge.store.db import open_database
+from edge.store.simulate import make_callscore, publish_from_boxes, score_message
+
+T0 = datetime(2025, 6, 2, 1, 0, tzinfo=timezone.utc)
+
+
+def _helpers():
+    try:
+        from tests.broker import Broker
+        from tests.postgres import PostgresCluster, postgres_bin
+        from tests.storeproc import StoreProcess
+    except ImportError:
+        sys.exit("callqa store bench: run from the repository root (it uses tests/broker.py and tests/postgres.py)")
+    return Broker, PostgresCluster, postgres_bin, StoreProcess
+
+
+def messages(boxes: int, per_box: int) -> dict[str, list[tuple[str, bytes]]]:
+    out = {}
+    for b in range(boxes):
+        box = f"box{b:03d}"
+        out[box] = [score_message(make_callscore("s1", f"g{b % 8}", box, "l1", T0 + timedelta(minutes=3 * k), k,
+                                                 frozenset({"greeting"} if k % 3 == 0 else ())))
+                    for k in range(per_box)]
+    return out
+
+
+def stored_counts(db_url: str) -> tuple[int, int]:
+    db = open_database(db_url)
+    try:
+        return tuple(db.rows("SELECT COUNT(*), COUNT(DISTINCT msg_id) FROM calls")[0])
+    except db.missing_table_errors:
+        return 0, 0
+    finally:
+        db.close()
+
+
+def watch_commits(db_url: str, n: int, timeout_s: float = 600) -> tuple[int, float]:
+    """Poll the committed row count until it reaches n: (rows committed while watched, seconds
+    from the first commit seen to the last). Commits, not receipts, are what a store sustains."""
+    first_t, first_n = None, 0
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rows, _ = stored_counts(db_url)
+        now = time.monotonic()
+        if rows and first_t is None:
+            first_t, first_n = now, rows
+        if rows >= n:
+            return rows - first_n, now - first_t
+        time.sleep(0.02)
+    raise TimeoutError(f"only {rows} of {n} stored after {timeout_s}s")
+
+
+def rate(rows: int, seconds: float) -> int | None:
+    return round(rows / seconds) if seconds > 0 else None
+
+
+def sustained(broker_url: str, db_url: str, n: int, batch: int, workdir: Path) -> dict:
+    StoreProcess = _helpers()[3]
+    store = StoreProcess(broker_url, db_url, "bench-sustained", workdir, batch=batch).start()
+    store.stop()  # session and subscription now exist on the broker; the backlog queues there
+    publish_from_boxes(broker_url, messages(boxes=20, per_box=n // 20))
+    store.start()
+    watched, span = watch_commits(db_url, n)
+    store.stop()
+    rows, distinct = stored_counts(db_url)
+    return {"messages": n, "stored": rows, "distinct": distinct, "seconds": round(span, 2),
+            "msgs_per_s": rate(watched, span), "ok": rows == distinct == n}
+
+
+def burst(broker_url: str, db_url: str, boxes: int, per_box: int, batch: int, workdir: Path) -> dict:
+    StoreProcess = _helpers()[3]
+    n = boxes * per_box
+    stores = [StoreProcess(broker_url, db_url, f"bench-burst-{i}", workdir, batch=batch).start() for i in range(2)]
+    published = messages(boxes, per_box)
+    t = time.monotonic()
+    publisher = threading.Thread(target=publish_from_boxes, args=(broker_url, published))
+    publisher.start()
+    watched, span = watch_commits(db_url, n)
+    publisher.join()
+    publish_s = time.monotonic() - t
+    for s in stores:
+        s.stop()
+    shares = [int(s.log().rsplit("stopped: ", 1)[1].split()[0]) for s in stores]
+    rows, distinct = stored_counts(db_url)
+    expected = {json.loads(p)["msg_id"] for msgs in published.values() for _, p in msgs}
+    db = open_database(db_url)
+    try:
+        got = {r[0] for r in db.rows("SELECT msg_id FROM calls")}
+    finally:
+        db.close()
+    return {"boxes": boxes, "messages": n, "stored": rows, "lost": len(expected - got),
+            "duplicated": rows - distinct, "per_process": shares, "publish_s": round(publish_s, 2),
+            "seconds": round(span, 2), "msgs_per_s": rate(watched, span),
+            "ok": rows == distinct == n and expected == got}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m edge.store.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--messages", type=int, default=5000, help="scores for the sustained-rate runs")
+    p.add_argument("--boxes", type=int, default=200)
+    p.add_argument("--per-box", type=int, default=25, help="scores each box publishes in the burst")
+    p.add_argument("--batch", type=int, default=500, help="the store's --batch")
+    p.add_argument("--no-postgres", action="store_true")
+    args = p.parse_args(argv)
+    Broker, PostgresCluster, postgres_bin, _ = _helpers()
+    results = {"machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip(),
+               "cpus": __import__("os").cpu_count(), "batch": args.batch}
+    with tempfile.TemporaryDirectory(prefix="callqa-store-bench-") as tmp:
+        work = Path(tmp)
+        cluster = None
+        if not args.no_postgres and postgres_bin():
+            cluster = PostgresCluster(postgres_bin(), fsync=True).start()  # durable, like SQLite's FULL
+        try:
+            dbs = {"sqlite": lambda name: f"sqlite://{work}/{name}.sqlite"}
+            if cluster:
+                dbs["postgresql"] = lambda name: cluster.new_database()
+            for kind, make in dbs.items():
+                with Broker(work / f"broker-{kind}", extra_conf="max_queued_messages 0\n") as broker:
+                    results[f"{kind}_sustained_1_process"] = sustained(broker.url, make("sustained"), args.messages,
+                                                                       args.batch, work)
+                with Broker(work / f"broker-{kind}-burst", extra_conf="max_queued_messages 0\n") as broker:
+                    results[f"{kind}_burst_2_processes"] = burst(broker.url, make("burst"), args.boxes, args.per_box,
+                                                                 args.batch, work)
+                print(json.dumps({k: v for k, v in results.items() if k.startswith(kind)}), flush=True)
+        finally:
+            if cluster:
+                cluster.stop()
+    print(json.dumps(results, indent=2))
+    return 0 if all(v.get("ok", True) for v in results.values() if isinstance(v, dict)) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
