@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("edge.commands.devices", "list the audio input devices"),
     "levels": ("edge.commands.levels", "live per-channel level meter for a line"),
     "doctor": ("edge.commands.doctor", "check everything the box needs; says how to fix what fails"),
+    "watch": ("edge.commands.watch", "print scores, alerts, status and desk lights from the broker as they arrive"),
     "store": ("edge.store.service", "central QA: store every box's scores and alerts from the broker"),
     "report": ("edge.store.report", "central QA: daily, weekly and monthly quality reports from the store"),
 }

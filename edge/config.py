@@ -98,6 +98,22 @@ class MqttConfig(_Section):
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0)  # broker keeps our session (subscriptions) this long
+    reconnect_min_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(60.0, gt=0)
+    status_interval_s: float = Field(60.0, gt=0)
+    light_red_s: float = Field(600.0, gt=0)  # a red desk light clears by itself after this long
+    light_amber_s: float = Field(300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> "MqttConfig":
+        if self.password_file is not None and not self.username:
+            raise ValueError("password_file is set but username is not")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be at least reconnect_min_s")
+        return self
 
 
 class OutboxConfig(_Section):

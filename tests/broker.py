@@ -7,6 +7,7 @@ Shared by every test that needs a broker: `Broker(tmp_path).start()` writes a co
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -44,8 +45,11 @@ class Broker:
         body = self.extra_conf
         if "listener" not in body:
             body = f"listener {self.port} 127.0.0.1\nallow_anonymous true\n" + body
+        # Started as root, mosquitto drops to user 'mosquitto', who cannot read the test's
+        # files (log, password file, certificates) under a private tmp dir: stay root then.
+        user = "user root\n" if os.geteuid() == 0 else ""
         conf.write_text(
-            f"persistence true\npersistence_location {self.workdir}/\n"
+            user + f"persistence true\npersistence_location {self.workdir}/\n"
             f"log_dest file {self.log}\nlog_type all\n" + body
         )
         return conf

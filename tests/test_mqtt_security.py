@@ -1,0 +1,188 @@
+"""Passwords, TLS and the shipped site ACL, against a real Mosquitto."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from edge.config import ConfigError
+from edge.mqtt.client import read_secret
+from edge.mqtt.messages import BoxId, Envelope
+from edge.mqtt.sink import MqttSink
+from edge.mqtt.synthetic import synthetic_score
+from tests.broker import Broker, free_port
+from tests.mqtt_helpers import Collector, box_config
+
+REPO = Path(__file__).resolve().parent.parent
+SITE_ACL = REPO / "scripts" / "mosquitto" / "callqa.acl"
+USERS = {"box-g1-a": "pw-a", "box-g1-b": "pw-b", "central": "pw-central", "light-g1": "pw-light", "cti": "pw-cti"}
+
+
+def password_file(path: Path, users: dict[str, str]) -> Path:
+    for i, (user, pw) in enumerate(users.items()):
+        subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if i == 0 else []), str(path), user, pw], check=True)
+    return path
+
+
+def secret(path: Path, text: str, mode: int = 0o600) -> Path:
+    path.write_text(text + "\n")
+    path.chmod(mode)
+    return path
+
+
+def site_broker(tmp_path: Path) -> Broker:
+    port = free_port()
+    pw = password_file(tmp_path / "passwd", USERS)
+    return Broker(tmp_path / "broker", port=port, extra_conf=(
+        f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\nacl_file {SITE_ACL}\n"))
+
+
+def site_box_config(tmp_path: Path, broker: Broker, user: str, password: str, box: str = "box-g1-a"):
+    pw = secret(tmp_path / f"{user}.pw", password)
+    cfg = box_config(tmp_path, broker.url, box=box, mqtt={"username": user, "password_file": str(pw)})
+    return cfg.model_copy(update={"box": cfg.box.model_copy(update={"site": "sh01"})})
+
+
+def test_wrong_password_logs_a_clear_error_and_retries_with_backoff(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="edge.mqtt")
+    with site_broker(tmp_path) as broker:
+        cfg = site_box_config(tmp_path, broker, "box-g1-a", "not-the-password")
+        cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"reconnect_min_s": 1, "reconnect_max_s": 4})})
+        sink = MqttSink(cfg).start()
+        sink.on_score(synthetic_score(BoxId("sh01", "g1", "box-g1-a"), "l1", 0))
+        time.sleep(6)
+        attempts = sink.client.connect_attempts
+        assert "refused the connection" in caplog.text and "password_file" in caplog.text
+        assert 2 <= attempts <= 5, f"{attempts} attempts in 6 s: expected a backoff of 1, 2, 4 s"
+        assert not sink.client.connected
+        assert sink.client.pending() == 1  # the score waits in the outbox, not lost
+        sink.close(drain_s=0)
+
+
+def test_password_file_readable_by_others_is_refused_with_the_fix(tmp_path):
+    loose = secret(tmp_path / "pw", "secret", mode=0o644)
+    with pytest.raises(ConfigError, match=r"readable by group or others .*chmod 600"):
+        read_secret(loose, "mqtt.password_file")
+    assert read_secret(secret(tmp_path / "pw2", "secret"), "mqtt.password_file") == "secret"
+
+
+def _publish_as(broker: Broker, user: str, topic: str) -> int:
+    """Publish one QoS 1 message with MQTT v5; returns the PUBACK reason code value."""
+    acked: list[int] = []
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:6]}", protocol=MQTTProtocolVersion.MQTTv5)
+    c.username_pw_set(user, USERS[user])
+    c.on_publish = lambda cl, u, mid, rc, p: acked.append(rc.value)
+    c.connect("127.0.0.1", broker.port)
+    c.loop_start()
+    env = Envelope.new("score", BoxId("sh01", "g1", "box-g1-b"), synthetic_score(BoxId("sh01", "g1", "box-g1-b"), "l1", 7))
+    c.publish(topic, env.to_json(), qos=1).wait_for_publish(5)
+    c.disconnect()
+    c.loop_stop()
+    return acked[0]
+
+
+def test_shipped_site_acl_keeps_a_box_inside_its_own_prefix(tmp_path):
+    with site_broker(tmp_path) as broker:
+        central = Collector(broker.port, "callqa/v1/sh01/#", username="central", password=USERS["central"])
+        sink = MqttSink(site_box_config(tmp_path, broker, "box-g1-a", USERS["box-g1-a"])).start()
+        sink.on_score(synthetic_score(BoxId("sh01", "g1", "box-g1-a"), "l1", 1))
+        central.wait_for(lambda: central.of_kind("score"), 10, "the box's own score")
+        assert sink.client.connected
+
+        not_authorized = 0x87
+        for topic in ("callqa/v1/sh01/g1/box-g1-b/score/l1",  # another box of the group
+                      "callqa/v1/sh01/g2/box-g1-a/score/l1",  # another group
+                      "callqa/v1/sh01/g1/ack",  # acknowledging lights is the desk light's job
+                      "callqa/v1/sh01/g1/box-g1-a/cmd/call/l1"):  # commands come from CTI only
+            assert _publish_as(broker, "box-g1-a", topic) == not_authorized, topic
+        assert _publish_as(broker, "box-g1-a", "callqa/v1/sh01/g1/box-g1-a/score/l2") == 0
+        central.wait_for(lambda: len(central.of_kind("score")) >= 2, 5, "the allowed publish")
+        time.sleep(0.5)
+        topics = {t for t, d, _ in central.messages if d["kind"] == "score"}
+        assert topics == {"callqa/v1/sh01/g1/box-g1-a/score/l1", "callqa/v1/sh01/g1/box-g1-a/score/l2"}
+        sink.close()
+        central.close()
+
+
+def test_box_configured_with_another_box_id_is_refused_and_keeps_its_scores(tmp_path, caplog):
+    with site_broker(tmp_path) as broker:
+        cfg = site_box_config(tmp_path, broker, "box-g1-a", USERS["box-g1-a"], box="box-g1-b")
+        sink = MqttSink(cfg).start()
+        sink.on_score(synthetic_score(BoxId("sh01", "g1", "box-g1-b"), "l1", 1))
+        deadline = time.monotonic() + 10
+        while "broker refused" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "broker refused callqa/v1/sh01/g1/box-g1-b/score/l1" in caplog.text and "ACL" in caplog.text
+        assert sink.client.pending() == 1
+        sink.close(drain_s=0)
+
+
+def _cert(subject: str, key, issuer_cert=None, issuer_key=None, ca: bool = False, server: bool = False):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    builder = (x509.CertificateBuilder().subject_name(name)
+               .issuer_name(issuer_cert.subject if issuer_cert else name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if server:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+    return builder.sign(issuer_key or key, hashes.SHA256())
+
+
+def _write_pem(path: Path, cert=None, key=None) -> Path:
+    if cert is not None:
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    else:
+        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+        path.chmod(0o600)
+    return path
+
+
+def test_box_publishes_over_tls_with_a_client_certificate(tmp_path):
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("callqa test CA", ca_key, ca=True)
+    files = {"ca": _write_pem(tmp_path / "ca.crt", cert=ca)}
+    for who in ("broker", "box"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        files[f"{who}.key"] = _write_pem(tmp_path / f"{who}.key", key=key)
+        files[f"{who}.crt"] = _write_pem(tmp_path / f"{who}.crt", _cert("localhost" if who == "broker" else "box1", key,
+                                                                         ca, ca_key, server=who == "broker"))
+    tls_port, plain_port = free_port(), free_port()
+    conf = (f"per_listener_settings true\n"
+            f"listener {tls_port} 127.0.0.1\nallow_anonymous true\ncafile {files['ca']}\n"
+            f"certfile {files['broker.crt']}\nkeyfile {files['broker.key']}\nrequire_certificate true\n"
+            f"listener {plain_port} 127.0.0.1\nallow_anonymous true\n")
+    with Broker(tmp_path / "broker", extra_conf=conf, port=tls_port) as broker:
+        central = Collector(plain_port, "callqa/v1/#")
+        cfg = box_config(tmp_path, f"mqtts://localhost:{broker.port}", mqtt={
+            "ca_file": str(files["ca"]), "cert_file": str(files["box.crt"]), "key_file": str(files["box.key"])})
+        sink = MqttSink(cfg).start()
+        sink.on_score(synthetic_score(BoxId("hq", "g1", "box1"), "l1", 3))
+        central.wait_for(lambda: central.of_kind("score"), 10, "a score over TLS")
+        sink.close()
+        central.close()
+
+
+def test_config_refuses_a_password_file_without_a_username_and_a_bad_broker_url(tmp_path):
+    from edge.config import parse_config
+    from edge.mqtt.client import parse_broker_url
+
+    with pytest.raises(ConfigError, match=r"box.toml: mqtt: .*password_file is set but username is not"):
+        parse_config({"mqtt": {"password_file": str(tmp_path / "pw")}}, "box.toml")
+    with pytest.raises(ConfigError, match=r"expected mqtt://HOST\[:PORT\]"):
+        parse_broker_url("http://broker:1883")
+    assert parse_broker_url("mqtts://broker").port == 8883
