@@ -10,28 +10,33 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import Broker
+from tests.broker import Broker, free_port
 from tests.ops_audio import stereo_line
+from tests.tls import make_pki
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = REPO / "scripts" / "install.sh"
-BOX = ("sh01", "g3", "box7")
-PREFIX = "callqa/v1/sh01/g3"
+SITE_ACL = REPO / "scripts" / "mosquitto" / "callqa.acl"
+BOX = ("sh01", "g1", "box-g1-a")  # a box of the shipped site ACL
+PREFIX = "callqa/v1/sh01/g1"
 
 
-def secure_broker(workdir: Path, allowed_box: str = "box7") -> Broker:
-    """Mosquitto with a password for box7 and an ACL limiting it to `allowed_box`'s topics."""
+def site_broker(workdir: Path) -> Broker:
+    """Mosquitto with passwords for the two boxes of the shipped site ACL, and that ACL."""
     workdir.mkdir(parents=True, exist_ok=True)
     passwd = workdir / "passwd"
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "box7", "s3cret"], check=True)
-    acl = workdir / "acl"
-    acl.write_text(f"user box7\ntopic readwrite {PREFIX}/{allowed_box}/#\ntopic read {PREFIX}/ack\n")
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "box-g1-a", "pw-a"], check=True)
+    subprocess.run(["mosquitto_passwd", "-b", str(passwd), "box-g1-b", "pw-b"], check=True)
     broker = Broker(workdir)
-    # `user root`: run as root (CI), mosquitto would otherwise drop to its own user before
-    # reading the password file in the test's private temporary folder.
-    broker.extra_conf = (f"user root\nlistener {broker.port} 127.0.0.1\nallow_anonymous false\n"
-                         f"password_file {passwd}\nacl_file {acl}\n")
+    broker.extra_conf = (f"listener {broker.port} 127.0.0.1\nallow_anonymous false\n"
+                         f"password_file {passwd}\nacl_file {SITE_ACL}\n")
     return broker.start()
+
+
+def secret(path: Path, text: str) -> Path:
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return path
 
 
 def install(root: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -44,13 +49,12 @@ def install(root: Path, *extra: str) -> subprocess.CompletedProcess:
 def installed(tmp_path_factory):
     """One real install (venv + pip install of this checkout) shared by the tests below."""
     work = tmp_path_factory.mktemp("box")
-    broker = secure_broker(work / "broker")
-    password = work / "box7.pass"
-    password.write_text("s3cret\n")
+    broker = site_broker(work / "broker")
+    password = secret(work / "box-g1-a.pass", "pw-a")
     root = work / "root"
     result = install(root, "--site", BOX[0], "--group", BOX[1], "--box-id", BOX[2],
                      "--line", "seat1:USB Audio:0:1", "--broker", broker.url,
-                     "--username", "box7", "--password-file", str(password))
+                     "--username", "box-g1-a", "--password-file", str(password))
     assert result.returncode == 0, result.stdout + result.stderr
     line_wav = stereo_line(work / "seat1.wav")
     yield root, broker, line_wav, result
@@ -90,7 +94,7 @@ def test_install_writes_venv_config_secrets_and_unit_under_the_root(installed):
     assert (root / "opt/callqa/venv/bin/callqa").exists()
     assert (root / "usr/local/bin/callqa").resolve() == (root / "opt/callqa/venv/bin/callqa").resolve()
     config = (root / "etc/callqa/edge.toml").read_text()
-    assert 'site = "sh01"' in config and f'url = "{broker.url}"' in config
+    assert 'id = "box-g1-a"' in config and f'url = "{broker.url}"' in config
     secret = root / "etc/callqa/mqtt-password"
     assert f'password_file = "{secret}"' in config
     assert secret.stat().st_mode & 0o777 == 0o600
@@ -107,8 +111,8 @@ def test_doctor_passes_on_the_installed_box_with_a_wav_line_and_the_broker(insta
     assert result.returncode == 0, result.stdout + result.stderr
     for check in ("config", "rubric", "audio seat1", "levels seat1", "outbox", "broker", "topics"):
         assert table[check].startswith("PASS"), (check, result.stdout)
-    assert "as box7" in table["broker"]
-    assert f"{PREFIX}/box7/doctor" in table["topics"]
+    assert "as box-g1-a" in table["broker"]
+    assert f"{PREFIX}/box-g1-a/doctor" in table["topics"]
     assert table["clock"].startswith("SKIP")
 
 
@@ -133,24 +137,23 @@ def test_doctor_fails_and_names_the_key_of_a_broken_config(installed, tmp_path):
 
 def test_doctor_names_the_fix_when_the_acl_refuses_the_box_topics(installed, tmp_path):
     root, _, wav, _ = installed
-    other = secure_broker(tmp_path / "broker", allowed_box="box9")
-    try:
-        cfg = tmp_path / "edge.toml"
-        cfg.write_text((root / "etc/callqa/edge.toml").read_text().replace(installed[1].url, other.url))
-        result = doctor(root, wav, cfg)
-    finally:
-        other.stop()
+    # Logged in as the group's other box: the site ACL keeps it out of box-g1-a's topics.
+    other = secret(tmp_path / "box-g1-b.pass", "pw-b")
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text((root / "etc/callqa/edge.toml").read_text()
+                   .replace('username = "box-g1-a"', 'username = "box-g1-b"')
+                   .replace(str(root / "etc/callqa/mqtt-password"), str(other)))
+    result = doctor(root, wav, cfg)
     table = rows(result.stdout)
     assert result.returncode == 1
     assert table["broker"].startswith("PASS")
     assert table["topics"].startswith("FAIL") and "refused" in table["topics"]
-    assert f"ACL must let box7 readwrite {PREFIX}/box7/doctor" in table["topics"]
+    assert f"ACL must let box-g1-b readwrite {PREFIX}/box-g1-a/doctor" in table["topics"]
 
 
 def test_doctor_names_the_fix_for_a_wrong_password_and_a_clipping_line(installed, tmp_path):
     root, _, _, _ = installed
-    (tmp_path / "wrong.pass").write_text("guess\n")
-    (tmp_path / "wrong.pass").chmod(0o600)
+    secret(tmp_path / "wrong.pass", "guess")
     cfg = tmp_path / "edge.toml"
     cfg.write_text((root / "etc/callqa/edge.toml").read_text().replace(
         str(root / "etc/callqa/mqtt-password"), str(tmp_path / "wrong.pass")))
@@ -185,3 +188,24 @@ def test_install_without_the_box_settings_says_which_are_missing(tmp_path):
     assert result.returncode == 1
     assert "missing --group --line" in result.stderr  # the box id defaults to the host name
     assert not (tmp_path / "root/opt/callqa/venv").exists()  # refused before installing anything
+
+
+def test_doctor_checks_tls_and_says_when_the_ca_does_not_match(installed, tmp_path):
+    root, _, wav, _ = installed
+    pki = make_pki(tmp_path / "pki")
+    stranger = make_pki(tmp_path / "other", clients=(), name="other-ca")
+    conf = (f"listener {free_port()} 127.0.0.1\nallow_anonymous true\ncafile {pki['ca']}\n"
+            f"certfile {pki['broker.crt']}\nkeyfile {pki['broker.key']}\nrequire_certificate true\n")
+    port = int(conf.split()[1])
+    with Broker(tmp_path / "broker", extra_conf=conf, port=port) as broker:
+        base = (root / "etc/callqa/edge.toml").read_text().split("[mqtt]")[0]
+        for name, ca in (("good", pki["ca"]), ("wrong-ca", stranger["ca"])):
+            (tmp_path / f"{name}.toml").write_text(base + (
+                f'[mqtt]\nenabled = true\nurl = "mqtts://localhost:{broker.port}"\nca_file = "{ca}"\n'
+                f'cert_file = "{pki["box.crt"]}"\nkey_file = "{pki["box.key"]}"\n'))
+        good = rows(doctor(root, wav, tmp_path / "good.toml").stdout)
+        bad = rows(doctor(root, wav, tmp_path / "wrong-ca.toml").stdout)
+    assert good["broker"].startswith("PASS") and "over TLS" in good["broker"]
+    assert good["topics"].startswith("PASS")
+    assert bad["broker"].startswith("FAIL") and "certificate not trusted" in bad["broker"]
+    assert "ca_file" in bad["broker"]

@@ -13,12 +13,10 @@ import ssl
 import threading
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-
-from edge.config import Config, ConfigError
+from edge.config import Config
+from edge.mqtt.client import make_paho_client
+from edge.mqtt.topics import Topics
 
 
 @dataclass(frozen=True)
@@ -29,43 +27,20 @@ class ProbeResult:
     topics_detail: str
 
 
-def _box_root(cfg: Config) -> str:
-    return f"{cfg.mqtt.prefix}/{cfg.box.site}/{cfg.box.group}/{cfg.box.id}"
+def box_topics(cfg: Config) -> Topics:
+    return Topics(cfg.mqtt.prefix, cfg.box.site, cfg.box.group, cfg.box.id)
 
 
 def doctor_topic(cfg: Config) -> str:
-    return f"{_box_root(cfg)}/doctor"
-
-
-def _client(cfg: Config) -> tuple[paho.Client, str, int, bool]:
-    m = cfg.mqtt
-    u = urlparse(m.url)
-    if u.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not u.hostname:
-        raise ConfigError(f"mqtt.url {m.url!r}: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
-    tls = u.scheme in ("mqtts", "ssl")
-    protocol = MQTTProtocolVersion.MQTTv5 if m.protocol == 5 else MQTTProtocolVersion.MQTTv311
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{cfg.box.id}-doctor-{uuid.uuid4().hex[:8]}",
-                         protocol=protocol)
-    if m.username:
-        password = None
-        if m.password_file is not None:
-            try:
-                password = m.password_file.read_text().strip()
-            except OSError as e:
-                raise ConfigError(f"mqtt.password_file {m.password_file}: {e.strerror}") from None
-        client.username_pw_set(m.username, password)
-    if tls or m.ca_file:
-        try:
-            client.tls_set(ca_certs=str(m.ca_file) if m.ca_file else None,
-                           certfile=str(m.cert_file) if m.cert_file else None,
-                           keyfile=str(m.key_file) if m.key_file else None)
-        except (OSError, ssl.SSLError) as e:
-            raise ConfigError(f"mqtt TLS files (ca_file / cert_file / key_file): {e}") from None
-    return client, u.hostname, u.port or (8883 if tls else 1883), tls or m.ca_file is not None
+    """Where the doctor's test message goes: the site's ACL gives each box readwrite on it."""
+    return f"{box_topics(cfg).box_root}/doctor"
 
 
 def probe(cfg: Config, timeout_s: float = 5.0) -> ProbeResult:
-    client, host, port, tls = _client(cfg)
+    # One stable client id: with MQTT 3.1.1 the shared client builder asks for a persistent
+    # session, and a fresh id per run would leave one behind on the broker each time.
+    client, address = make_paho_client(cfg.mqtt, f"{cfg.box.id}-doctor")
+    host, port, tls = address.host, address.port, address.tls or cfg.mqtt.ca_file is not None
     connected = threading.Event()
     subscribed = threading.Event()
     published = threading.Event()
@@ -73,7 +48,8 @@ def probe(cfg: Config, timeout_s: float = 5.0) -> ProbeResult:
     seen: dict = {}
     nonce = uuid.uuid4().hex
     topic = doctor_topic(cfg)
-    wanted = [topic, f"{_box_root(cfg)}/cmd/call/+", f"{cfg.mqtt.prefix}/{cfg.box.site}/{cfg.box.group}/ack"]
+    topics = box_topics(cfg)
+    wanted = [topic, topics.call_events, topics.ack]  # what the box itself subscribes to, and the test topic
 
     def on_connect(c, userdata, flags, reason_code, properties):
         seen["connect"] = reason_code

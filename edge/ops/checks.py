@@ -151,7 +151,7 @@ def outbox(cfg: Config) -> list[CheckResult]:
 def broker(cfg: Config) -> list[CheckResult]:
     if not cfg.mqtt.enabled:
         return [CheckResult("broker", "skip", "mqtt.enabled = false: scores stay on this box")]
-    from edge.ops.broker_probe import doctor_topic, probe
+    from edge.ops.broker_probe import box_topics, doctor_topic, probe
 
     try:
         result = probe(cfg)
@@ -165,11 +165,11 @@ def broker(cfg: Config) -> list[CheckResult]:
     if result.topics_ok:
         rows.append(CheckResult("topics", "pass", result.topics_detail))
     else:
-        box = doctor_topic(cfg).rsplit("/", 1)[0]
+        t = box_topics(cfg)
         rows.append(CheckResult("topics", "fail", result.topics_detail,
-                                f"the broker's ACL must let {cfg.mqtt.username or 'this client'} readwrite {box}/doctor, "
-                                f"write {box}/status, /light, /score/+, /alert/+ and read {box}/cmd/call/+ and "
-                                f"{box.rsplit('/', 1)[0]}/ack (README: Installing a box)"))
+                                f"the broker's ACL must let {cfg.mqtt.username or 'this client'} readwrite {doctor_topic(cfg)}, "
+                                f"write {t.box_root}/status, /light, /score/+, /alert/+ and read {t.call_events} and "
+                                f"{t.ack} (scripts/mosquitto/callqa.acl)"))
     return rows
 
 
