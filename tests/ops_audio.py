@@ -1,39 +1,39 @@
-"""Stereo test lines with known truth for the ops tools: agent speech on one channel,
-customer speech on the other, each at a known time, over a quiet noise floor."""
+"""Test lines for the ops tools: calls from scripts/gencall.py (agent left, customer right,
+with ground truth), written as WAV, optionally damaged the way a bad install damages them."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 from scipy.io import wavfile
-from scipy.signal import resample_poly
 
-from scripts.synth import Voice, speak
+from scripts.gencall import generate_call
 
 RATE = 16000
 
 
-def _speech(text: str, voice: Voice) -> np.ndarray:
-    x, rate = speak(text, voice)
-    return resample_poly(x, RATE, rate).astype(np.float32) if rate != RATE else x
+@functools.lru_cache(maxsize=4)
+def _call(seed: int) -> tuple[np.ndarray, dict]:
+    return generate_call("polite", sample_rate=RATE, seed=seed)
 
 
-def stereo_line(path: Path, agent_text="您好很高兴为您服务", customer_text="我的宽带坏了",
-                agent_gain=0.5, customer_gain=0.5, seconds=4.0, swap=False, clip=False) -> Path:
-    """Agent talks from 0.2 s, the customer after; noise floor about -70 dBFS."""
-    rng = np.random.default_rng(7)
-    n = int(seconds * RATE)
-    out = rng.normal(0, 10, (n, 2)).astype(np.float32) / 32768.0
-    agent = _speech(agent_text, Voice("f3")) * agent_gain
-    customer = _speech(customer_text, Voice("m2")) * customer_gain
-    a0 = int(0.2 * RATE)
-    c0 = min(a0 + len(agent) + int(0.3 * RATE), n - 1)
-    out[a0 : a0 + len(agent), 0] += agent[: n - a0]
-    out[c0 : c0 + len(customer), 1] += customer[: n - c0]
+def stereo_line(path: Path, swap: bool = False, clip: bool = False, dead_customer: bool = False,
+                seed: int = 0) -> Path:
+    """A polite call as a 16-bit stereo WAV. swap: agent and customer cables crossed;
+    clip: input gain 24 dB too high; dead_customer: the customer channel carries nothing."""
+    audio, _truth = _call(seed)
+    out = audio.astype(np.float32)
     if clip:
-        out *= 8.0
+        out *= 16.0
     if swap:
         out = out[:, ::-1]
-    wavfile.write(path, RATE, (np.clip(out, -1, 32767 / 32768) * 32768).astype(np.int16))
+    if dead_customer:
+        out[:, 1] = 0
+    wavfile.write(path, RATE, np.clip(out, -32768, 32767).astype(np.int16))
     return path
+
+
+def truth(seed: int = 0) -> dict:
+    return _call(seed)[1]

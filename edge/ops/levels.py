@@ -17,6 +17,8 @@ CLIP_LEVEL = 32767 - 1  # a sample this close to full scale was (almost certainl
 CLIPPING_FRACTION = 1e-3  # more than 0.1 % of samples at full scale: gain too high
 SILENT_DBFS = -60.0  # RMS below this: nothing but the quietest noise floor
 VAD_FRAME_MS = 30
+SPEECH_ABOVE_FLOOR_DB = 10.0  # speech stands this far above the line's own noise floor
+SPEECH_MIN_DBFS = -70.0  # and is never quieter than this
 
 
 def dbfs(x: np.ndarray) -> float:
@@ -72,6 +74,7 @@ class LevelMeter:
     _clipped: np.ndarray | None = None
     _speech: np.ndarray | None = None
     _first: np.ndarray | None = None  # per channel: first speech frame index, -1 none yet
+    _floor_db: np.ndarray | None = None  # per channel: noise floor estimate, dBFS
     _samples: int = 0
     _frames: int = 0
     now: list[ChannelLevel] = field(default_factory=list)
@@ -90,7 +93,8 @@ class LevelMeter:
         flags = self._speech_flags(block)
         speech = flags.sum(axis=1)
         n_vad = flags.shape[1]
-        first = np.where(flags.any(axis=1), self._frames + flags.argmax(axis=1), -1)
+        first = (np.where(flags.any(axis=1), self._frames + flags.argmax(axis=1), -1) if n_vad
+                 else np.full(block.shape[1], -1))
         self.now = self._levels(sum_sq, peak, clipped, speech, len(block), n_vad)
         if self._sum_sq is None:
             self._sum_sq, self._peak, self._clipped, self._speech, self._first = sum_sq, peak, clipped, speech, first
@@ -117,13 +121,19 @@ class LevelMeter:
 
     def _speech_flags(self, block: np.ndarray) -> np.ndarray:
         """(channels, frames) bool: webrtcvad's verdict per 30 ms frame (a C call per frame),
-        gated by level: webrtcvad alone calls a faint hiss speech while it adapts."""
+        gated by level: webrtcvad alone calls hum and hiss speech, so a frame must also stand
+        SPEECH_ABOVE_FLOOR_DB above the channel's noise floor (the quietest frames seen so far)."""
         n = len(block) // self._frame_len
         frames = np.ascontiguousarray(block[: n * self._frame_len].reshape(n, self._frame_len, block.shape[1]).transpose(2, 0, 1))
         voiced = np.array([[self._vad.is_speech(f.tobytes(), self.sample_rate) for f in channel] for channel in frames],
                           dtype=bool).reshape(block.shape[1], n)
-        frame_rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=2))
-        return voiced & (frame_rms > FULL_SCALE * 10 ** (SILENT_DBFS / 20))
+        if n == 0:
+            return voiced
+        frame_db = 20.0 * np.log10(np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=2)) / FULL_SCALE + 1e-12)
+        block_floor = np.percentile(frame_db, 10, axis=1)
+        self._floor_db = block_floor if self._floor_db is None else np.minimum(self._floor_db, block_floor)
+        gate = np.maximum(self._floor_db + SPEECH_ABOVE_FLOOR_DB, SPEECH_MIN_DBFS)
+        return voiced & (frame_db > gate[:, None])
 
     def _levels(self, sum_sq, peak, clipped, speech, n_samples, n_frames, first=None) -> list[ChannelLevel]:
         rms = np.sqrt(sum_sq / max(n_samples, 1))
