@@ -71,8 +71,8 @@ class AudioConfig(_Section):
 
 class VadConfig(_Section):
     aggressiveness: int = Field(2, ge=0, le=3)
-    hangover_ms: int = Field(240, ge=0, le=2000)  # speech continues this long after the last voiced frame
-    min_speech_ms: int = Field(90, ge=0, le=2000)  # shorter bursts are clicks, not speech
+    hangover_ms: int = Field(200, ge=0, le=2000)  # pauses shorter than this inside speech are bridged
+    min_speech_ms: int = Field(120, ge=0, le=2000)  # shorter bursts are clicks, not speech
 
 
 class CallsConfig(_Section):

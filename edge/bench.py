@@ -1,0 +1,69 @@
+"""`callqa bench`: how much of a CPU core each stage needs, per stereo line.
+
+RTF (real-time factor) = processing seconds / audio seconds, best of `repeats`; a line needs
+RTF < 1 to keep up, and one core carries about 1 / RTF lines. Sections are pluggable: a
+module listed in SECTION_MODULES exposes `bench_section(ctx: BenchContext) -> list[Measure]`
+(keyword spotting and MQTT load add theirs the same way).
+"""
+
+from __future__ import annotations
+
+import importlib
+import resource
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from edge.config import Config
+
+# Modules that add bench sections; each exposes bench_section(ctx) -> list[Measure].
+SECTION_MODULES: tuple[str, ...] = ("edge.bench_pipeline",)
+
+
+@dataclass(frozen=True)
+class BenchContext:
+    """A stereo test call (int16, left agent / right customer) at the working rate."""
+
+    cfg: Config
+    pcm: np.ndarray
+    repeats: int
+
+    @property
+    def rate(self) -> int:
+        return self.cfg.audio.sample_rate
+
+    @property
+    def seconds(self) -> float:
+        return len(self.pcm) / self.rate
+
+
+@dataclass(frozen=True)
+class Measure:
+    section: str
+    stage: str
+    value: float
+    unit: str  # "rtf", "lines/core", "MiB", …
+    note: str = ""
+
+
+def best_seconds(work: Callable[[], object], repeats: int) -> float:
+    """Fastest of `repeats` runs: the least disturbed by other processes on the machine."""
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - t0)
+    return float(best)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def run_sections(ctx: BenchContext, modules: tuple[str, ...] = SECTION_MODULES) -> list[Measure]:
+    out: list[Measure] = []
+    for name in modules:
+        out += importlib.import_module(name).bench_section(ctx)
+    return out

@@ -1,0 +1,77 @@
+"""`callqa bench`: real-time factor per stage for a stereo line, lines per core, peak memory."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--wav", type=Path, help="a stereo call to measure on (default: a generated one, needs the repo's scripts/)")
+    p.add_argument("--config", type=Path, help="box config TOML (default: built-in defaults)")
+    p.add_argument("--rate", type=int, choices=(8000, 16000), help="working rate (default: the config's)")
+    p.add_argument("--calls", type=int, default=4, help="generated calls joined into the test audio (default 4)")
+    p.add_argument("--repeats", type=int, default=3, help="runs per stage; the fastest counts (default 3)")
+    p.add_argument("--json", action="store_true", help="JSON Lines instead of a table")
+
+
+def _test_audio(args, rate: int):
+    import numpy as np
+
+    from edge.sources import SourceError
+    from edge.sources.wav import load_recording
+
+    if args.wav:
+        rec = load_recording(args.wav, rate)
+        if rec.customer is None:
+            raise SourceError(f"{args.wav}: bench needs a stereo call")
+        return np.stack([rec.agent, rec.customer], axis=1)
+    try:
+        from scripts.gencall import generate_call
+    except ImportError:
+        raise SourceError("no --wav given and scripts/gencall.py is not importable: run from the repository root") from None
+    return np.concatenate([generate_call("random", rate, seed=s)[0] for s in range(args.calls)])
+
+
+def run(args) -> int:
+    # Imported here: `callqa --help` and the other commands must not pay for the pipeline.
+    from edge.bench import BenchContext, run_sections
+    from edge.commands.common import load_setup
+    from edge.sources import SourceError
+
+    cfg, _ = load_setup(args.config)
+    if args.rate:
+        cfg = cfg.model_copy(update={"audio": cfg.audio.model_copy(update={"sample_rate": args.rate})})
+    try:
+        pcm = _test_audio(args, cfg.audio.sample_rate)
+    except SourceError as e:
+        print(f"callqa bench: {e}", file=sys.stderr)
+        return 1
+    measures = run_sections(BenchContext(cfg, pcm, args.repeats))
+    machine = f"{platform.processor() or platform.machine()} ({_cpu_model()})"
+    if args.json:
+        for m in measures:
+            print(json.dumps({**m.__dict__, "machine": machine}, ensure_ascii=False))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"callqa bench on {machine}")
+    for col in ("section", "stage", "value", "unit", "note"):
+        table.add_column(col)
+    for m in measures:
+        table.add_row(m.section, m.stage, f"{m.value:.2e}" if m.unit == "rtf" else f"{m.value:.1f}", m.unit, m.note)
+    Console().print(table)
+    return 0
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"

@@ -1,0 +1,360 @@
+"""One line, from audio to scored calls.
+
+    source → Frame → VAD per side → (keywords, live prosody) → call segmenter
+           → metrics + prosody + rubric → CallScore → sinks
+
+`LinePipeline.feed` takes the line's source items (and CTI `CallBoundary` events) in stream
+order and returns the calls it finished. Live alerts go to the sinks while the call goes on.
+The call's audio is kept in memory only until the call is scored, then dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+
+import numpy as np
+
+from edge.calls import CallClosed, CallOpened, CallSegmenter
+from edge.config import Config
+from edge.events import Alert, CallBoundary, Frame, KeywordHit, ProsodyEvent, ScoreSink, Side
+from edge.metrics import conversation_metrics
+from edge.prosody import RaisedVoiceTracker, analyse
+from edge.scoring.callscore import CallIdentity, build_callscore, make_call_id
+from edge.scoring.items import CallFacts, Hit
+from edge.scoring.rubric import Rubric
+from edge.sources import SourceEnd, SourceFlag, SourceItem
+from edge.vad import SideVad
+
+log = logging.getLogger(__name__)
+
+PREROLL_S = 3.0  # audio kept while idle, so a call can start at speech that began a block ago
+CLIPPED_RATIO = 0.001  # a side with more clipped samples than this flags the call 'clipped'
+DEFAULT_DEAD_AIR_S = 5.0  # when the rubric has no dead_air item
+
+
+class Health(Protocol):
+    """What the service loop reports to after each processed block (edge/ops/health.py)."""
+
+    def beat(self, line: str, audio_s: float = 0.0, work_s: float = 0.0) -> None: ...
+
+
+class KeywordStage(Protocol):
+    """The keyword spotter as the pipeline uses it (edge/keywords: KeywordSpotter)."""
+
+    def process(self, side: Side, samples: np.ndarray, sample_rate: int, t0: float) -> list[KeywordHit]: ...
+
+    def flush(self, side: Side) -> list[KeywordHit]: ...
+
+
+@dataclass
+class _OpenCall:
+    call_id: str
+    start: float
+    start_wall: datetime
+    call_ref: str | None
+    flags: set[str]
+    alerts: list[Alert] = field(default_factory=list)
+    agitation: list[float] = field(default_factory=list)  # customer raised voice, stream time
+    dead_air_alerted_at: float | None = None  # start of the silence already alerted
+
+
+@dataclass(frozen=True)
+class ScoredCall:
+    """A finished call: its CallScore, and what the timeline picture draws."""
+
+    score: dict[str, Any]
+    sample_rate: int
+    agent: np.ndarray  # int16 audio of the call (for the timeline's level track only; not kept)
+    customer: np.ndarray | None
+    segments: dict[str, list[tuple[float, float]]]  # s from call start
+    prosody: dict[str, Any]  # side → SideProsody
+
+
+class LinePipeline:
+    def __init__(self, line: str, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink],
+                 epoch: datetime | None = None, keywords: KeywordStage | None = None,
+                 call_numbers: Iterator[int] | None = None):
+        self.line, self.cfg, self.rubric = line, cfg, rubric
+        self.sinks = list(sinks)
+        self.rate = cfg.audio.sample_rate
+        self.epoch = epoch or datetime.now(timezone.utc)  # wall time of stream time 0
+        self.keywords = keywords
+        self.vads = {side: SideVad(line, side, self.rate, cfg.audio.frame_ms, cfg.vad) for side in Side}
+        self.trackers = {side: RaisedVoiceTracker(self.rate, side, line) for side in Side}
+        self.segmenter = CallSegmenter(cfg.calls)
+        self.now = 0.0
+        self._frames: deque[Frame] = deque()
+        self._segments: dict[Side, list[tuple[float, float]]] = {side: [] for side in Side}
+        self._pending_boundaries: list[CallBoundary] = []
+        self._line_flags: set[str] = set()  # from the source, for the call in progress or the next
+        self._mono = False
+        self._call: _OpenCall | None = None
+        # the last part of call ids; shared between pipelines that score into one stream
+        self._call_numbers = call_numbers or itertools.count(1)
+        self._hits: list[KeywordHit] = []  # the line's keyword hits not yet given to a call
+        self.dead_air_item = rubric.item("dead_air")
+        self.dead_air_min_s = self.dead_air_item.min_s if self.dead_air_item else DEFAULT_DEAD_AIR_S
+
+    # ------------------------------------------------------------------ input
+
+    def feed(self, item: SourceItem | CallBoundary) -> list[ScoredCall]:
+        if isinstance(item, Frame):
+            return self._frame(item)
+        if isinstance(item, CallBoundary):
+            self._pending_boundaries.append(item)
+            return []
+        if isinstance(item, SourceFlag):
+            self._line_flags.add(item.flag)
+            if self._call is not None:
+                self._call.flags.add(item.flag)
+            return []
+        if isinstance(item, SourceEnd):
+            return self.close(item.reason, item.t)
+        raise TypeError(f"not a source item: {item!r}")
+
+    def close(self, reason: str = "shutdown", t: float | None = None) -> list[ScoredCall]:
+        """The audio stopped: finish the call in progress (if any)."""
+        t = self.now if t is None else t
+        for side, vad in self.vads.items():
+            self._add_segments(vad.flush())
+        if self._call is not None and reason == "device_lost":
+            self._call.flags.add("device_lost")
+        return self._apply(self.segmenter.stop(t, reason))
+
+    # ------------------------------------------------------------------ per block
+
+    def _frame(self, frame: Frame) -> list[ScoredCall]:
+        self._mono = frame.customer is None
+        end = frame.t + frame.duration
+        self._frames.append(frame)
+        done: list[ScoredCall] = []
+        due = [b for b in self._pending_boundaries if b.t <= end]
+        for b in due:
+            self._pending_boundaries.remove(b)
+            done += self._apply(self.segmenter.external(b))
+        new, hits = [], []
+        for side, samples in ((Side.AGENT, frame.agent), (Side.CUSTOMER, frame.customer)):
+            if samples is None:
+                continue
+            segs = self.vads[side].process(samples, frame.t)
+            hits += self._spot(side, samples, frame.t, segs)
+            self._prosody(side, samples, frame.t)
+            new += segs
+        self._add_segments(new)
+        self.now = end
+        speaking = [v.speaking_since for v in self.vads.values() if v.speaking_since is not None]
+        heard = [v.last_voiced for v in self.vads.values() if v.last_voiced is not None]
+        speech_start = min(speaking + [s.start for s in new], default=None)
+        last_end = max(heard + [s.end for s in new], default=None)
+        done += self._apply(self.segmenter.advance(end, speech_start, last_end))
+        self._keyword_alerts(hits)
+        self._dead_air_alert(speech_start)
+        self._check_apologies()
+        self._trim_buffer()
+        return done
+
+    def _add_segments(self, segs) -> None:
+        for s in segs:
+            self._segments[s.side].append((s.start, s.end))
+
+    def _spot(self, side: Side, samples: np.ndarray, t0: float, finished) -> list[KeywordHit]:
+        """Speech goes to the spotter whether or not a call is open yet: the first words of
+        a call (the greeting) are heard before the segmenter opens it."""
+        if self.keywords is None or (self.vads[side].speaking_since is None and not finished):
+            return []
+        hits = self.keywords.process(side, samples, self.rate, t0)
+        if finished:
+            hits += self.keywords.flush(side)
+        self._hits += hits
+        return hits
+
+    def _keyword_alerts(self, hits: list[KeywordHit]) -> None:
+        """A forbidden phrase or an insult from the agent lights the desk light at once."""
+        call = self._call
+        for h in hits:
+            item = next((i for i in self.rubric.items if i.signal == "keyword_absent" and i.category == h.category
+                         and i.alert), None)
+            if call is not None and item is not None and h.side == Side.AGENT and h.start >= call.start:
+                self._alert(item.id, item.alert, f"{item.name}: '{h.phrase}'", h.start,
+                            {"phrase": h.phrase, "confidence": round(h.confidence, 3)})
+
+    def _prosody(self, side: Side, samples: np.ndarray, t0: float) -> None:
+        events: list[ProsodyEvent] = self.trackers[side].update(samples, t0)
+        if self._call is None:
+            return
+        for ev in events:
+            if ev.kind != "raised_voice":
+                continue
+            if side == Side.CUSTOMER:
+                self._call.agitation.append(ev.start)
+                continue
+            item = self.rubric.item("raised_voice")
+            if item is not None and item.alert:
+                self._alert(item.id, item.alert, f"agent raised voice (+{ev.value:.0f} dB)", ev.start,
+                            {"start": round(ev.start - self._call.start, 3), "db_above_running": round(ev.value, 1)})
+
+    # ------------------------------------------------------------------ live alerts
+
+    def _alert(self, item: str, severity: str, reason: str, t: float, evidence: dict[str, Any]) -> None:
+        call = self._call
+        assert call is not None
+        alert = Alert(uuid.uuid4().hex, self.line, call.call_id, item, severity, reason,
+                      round(max(0.0, t - call.start), 3), evidence)
+        call.alerts.append(alert)
+        for sink in self.sinks:
+            sink.on_alert(alert)
+
+    def _dead_air_alert(self, speech_start: float | None) -> None:
+        """Long dead air, as soon as it is known. A CTI-bounded call is known to go on, so its
+        silence is alerted while it lasts; otherwise a silence may just be the call's end, and
+        the alert waits for speech to resume inside the same call."""
+        call, item = self._call, self.dead_air_item
+        if call is None or item is None or not item.alert or item.alert_after_s is None or self._mono:
+            return
+        limit = item.alert_after_s
+        ends = [e for side in Side for _, e in self._segments[side][-1:] if e > call.start]
+        silence_from = max(ends + [call.start])
+        if self.segmenter.external_call:
+            ongoing = speech_start is None and self.now - silence_from >= limit
+            gap = (silence_from, self.now) if ongoing else None
+        else:
+            prev = sorted(e for side in Side for _, e in self._segments[side] if call.start < e < (speech_start or -1))
+            gap = (prev[-1], speech_start) if prev and speech_start - prev[-1] >= limit else None
+        if gap is not None and call.dead_air_alerted_at != gap[0]:
+            call.dead_air_alerted_at = gap[0]
+            self._alert(item.id, item.alert, f"dead air {gap[1] - gap[0]:.0f} s", gap[0],
+                        {"start": round(gap[0] - call.start, 3), "silent_s": round(gap[1] - gap[0], 1)})
+
+    def _check_apologies(self) -> None:
+        item = self.rubric.item("apology")
+        call = self._call
+        if call is None or item is None or not item.alert or self.keywords is None:
+            return
+        for t in list(call.agitation):
+            if self.now - t < item.within_s:
+                continue
+            call.agitation.remove(t)
+            said = any(h.category == item.category and h.side == Side.AGENT and t <= h.start <= t + item.within_s
+                       for h in self._hits)
+            if not said:
+                self._alert(item.id, item.alert, "customer agitated, no apology", t,
+                            {"agitation_at": round(t - call.start, 3), "within_s": item.within_s})
+
+    # ------------------------------------------------------------------ calls
+
+    def _apply(self, events) -> list[ScoredCall]:
+        done = []
+        for ev in events:
+            if isinstance(ev, CallOpened):
+                self._open(ev)
+            elif isinstance(ev, CallClosed):
+                done.append(self._finish(ev))
+        return done
+
+    def _open(self, ev: CallOpened) -> None:
+        start_wall = self.epoch + timedelta(seconds=ev.start)
+        call_id = make_call_id(self.cfg.box, self.line, start_wall, next(self._call_numbers))
+        self._call = _OpenCall(call_id, ev.start, start_wall, ev.call_ref, set(self._line_flags))
+        for sink in self.sinks:
+            sink.on_call_start(self.line, call_id, ev.start)
+
+    def _audio(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray | None]:
+        frames = [f for f in self._frames if f.t + f.duration > start and f.t < end]
+        if not frames:
+            return np.zeros(0, np.int16), None if self._mono else np.zeros(0, np.int16)
+        t0 = frames[0].t
+        i0 = max(0, int(round((start - t0) * self.rate)))
+        i1 = max(i0, int(round((end - t0) * self.rate)))
+        agent = np.concatenate([f.agent for f in frames])[i0:i1]
+        if any(f.customer is None for f in frames):
+            return agent, None
+        return agent, np.concatenate([f.customer for f in frames])[i0:i1]
+
+    def _call_segments(self, start: float, end: float) -> dict[Side, list[tuple[float, float]]]:
+        """Each side's speech inside [start, end], relative to start; speech still going on
+        at `end` (a CTI or max-length end) is cut there."""
+        out = {}
+        for side, vad in self.vads.items():
+            segs = list(self._segments[side])
+            if vad.speaking_since is not None:
+                segs.append((vad.speaking_since, vad.last_voiced))
+            out[side] = [(round(max(s, start) - start, 3), round(min(e, end) - start, 3))
+                         for s, e in segs if e > start and s < end]
+        return out
+
+    def _finish(self, ev: CallClosed) -> ScoredCall:
+        call = self._call
+        assert call is not None
+        self._call = None
+        duration = ev.end - ev.start
+        agent, customer = self._audio(ev.start, ev.end)
+        segs = self._call_segments(ev.start, ev.end)
+        two_sided = customer is not None
+        flags = set(call.flags)
+        if not two_sided:
+            flags.add("mono")
+        if ev.reason in ("max_length", "device_lost"):
+            flags.add(ev.reason)
+        if self.keywords is None and any(i.needs_keywords for i in self.rubric.items):
+            flags.add("keywords_unavailable")
+        metrics = conversation_metrics(segs[Side.AGENT], segs[Side.CUSTOMER] if two_sided else None,
+                                       duration, self.dead_air_min_s)
+        prosody = {Side.AGENT.value: analyse(_float(agent), self.rate, segs[Side.AGENT])}
+        if two_sided:
+            prosody[Side.CUSTOMER.value] = analyse(_float(customer), self.rate, segs[Side.CUSTOMER])
+        pro_dicts = {k: v.to_dict() for k, v in prosody.items()}
+        if any(d["clipping_ratio"] > CLIPPED_RATIO for d in pro_dicts.values()):
+            flags.add("clipped")
+        hits = None if self.keywords is None else tuple(
+            Hit(h.phrase, h.category, h.side.value, round(h.start - ev.start, 3), round(h.end - ev.start, 3),
+                round(float(h.confidence), 3))
+            for h in self._hits if ev.start <= h.start < ev.end)
+        facts = CallFacts(duration, metrics, pro_dicts["agent"], pro_dicts.get("customer"), hits, two_sided)
+        ident = CallIdentity(self.cfg.box, self.line, call.call_id, ev.call_ref or call.call_ref,
+                             call.start_wall, ev.reason)
+        score = build_callscore(ident, self.rubric, facts, sorted(flags), call.alerts)
+        for sink in self.sinks:
+            sink.on_score(score)
+        self._line_flags.clear()
+        self._hits = [h for h in self._hits if h.start >= ev.end]
+        for side in Side:  # keep only speech that may belong to the next call
+            self._segments[side] = [(s, e) for s, e in self._segments[side] if e > ev.end]
+        return ScoredCall(score, self.rate, agent, customer,
+                          {k.value: v for k, v in segs.items() if two_sided or k == Side.AGENT}, prosody)
+
+    def _trim_buffer(self) -> None:
+        keep_from = self.now - PREROLL_S if self._call is None else self._call.start
+        while self._frames and self._frames[0].t + self._frames[0].duration < keep_from:
+            self._frames.popleft()
+        if self._call is None:
+            for side in Side:
+                self._segments[side] = [(s, e) for s, e in self._segments[side] if e > keep_from]
+            self._hits = [h for h in self._hits if h.end > keep_from]
+
+
+def _float(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32) / 32768.0
+
+
+def run_source(pipeline: LinePipeline, source: Iterable[SourceItem], health: Health | None = None,
+               boundaries: "queue.Queue[CallBoundary] | None" = None,
+               on_call: Callable[[ScoredCall], None] = lambda call: None) -> None:
+    """Drive one line to the end of its source. `boundaries`: CTI events, taken in between
+    blocks and stamped with the line's stream time. `on_call` gets each finished call."""
+    for item in source:
+        while boundaries is not None and not boundaries.empty():
+            b = boundaries.get_nowait()
+            pipeline.feed(CallBoundary(b.line, b.kind, pipeline.now, b.call_ref))
+        t0 = time.perf_counter()
+        for call in pipeline.feed(item):
+            on_call(call)
+        if health is not None and isinstance(item, Frame):
+            health.beat(pipeline.line, item.duration, time.perf_counter() - t0)

@@ -1,0 +1,171 @@
+"""`callqa run`: the service loop. Every configured line runs in its own thread.
+
+    source (capture | wav | replay) → LinePipeline → sinks
+
+A line's failure (a device that vanishes, a file that cannot be read, a bug) is logged with
+the line's name and never stops the other lines; a capture line tries its device again every
+`retry_s`. After each processed block the loop calls `health.beat(line, audio_s, work_s)`,
+so a watchdog can tell a stalled line from a quiet one. CTI start/end events for a line go in
+through `call_event`, in between blocks.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Callable, Iterator, Sequence
+
+from edge.commands.common import line_pipeline
+from edge.config import Config, LineConfig
+from edge.events import CallBoundary, ScoreSink
+from edge.pipeline import Health, LinePipeline, run_source
+from edge.scoring.rubric import Rubric
+from edge.sources import SourceEnd, SourceError, SourceItem
+from edge.sources.capture import InputDevice, LineTap, SoundDevice, capture_frames
+from edge.sources.replay import replay_source
+from edge.sources.wav import load_recording, wav_source
+
+log = logging.getLogger(__name__)
+
+BLOCK_S = 0.3  # audio per pipeline step: ten 30 ms VAD frames
+REPLAY_GAP_S = 12.0  # idle between replayed recordings: longer than the default end silence
+_END = object()  # a capture reader's sentinel: the device's stream ended
+
+
+class Service:
+    def __init__(self, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink], health: Health | None = None,
+                 open_device: Callable[[str | int | None], InputDevice] = SoundDevice, retry_s: float = 5.0):
+        self.cfg, self.rubric, self.sinks, self.health = cfg, rubric, list(sinks), health
+        self._open_device = open_device
+        self._retry_s = retry_s
+        self.stop_event = threading.Event()
+        self._cti = {line.name: queue.Queue() for line in cfg.lines}
+        self._threads: list[threading.Thread] = []
+        self._pipelines: dict[str, LinePipeline] = {}
+        self.failures: dict[str, str] = {}  # line -> last error, for status reports
+
+    # ------------------------------------------------------------------ control
+
+    def call_event(self, line: str, kind: str, call_ref: str | None = None) -> None:
+        """A CTI start/end for `line`; applied at the line's current stream time."""
+        self.on_call_boundary(CallBoundary(line, kind, 0.0, call_ref))
+
+    def on_call_boundary(self, boundary: CallBoundary) -> None:
+        """CTI input (edge.mqtt.sink.MqttSink calls this on its thread): queued for the line."""
+        if boundary.line not in self._cti:
+            raise KeyError(f"no line named {boundary.line!r} is configured")
+        self._cti[boundary.line].put(boundary)
+
+    def stream_time(self, line: str) -> float:
+        """The line's stream clock now (0.0 before its audio starts)."""
+        pipeline = self._pipelines.get(line)
+        return 0.0 if pipeline is None else pipeline.now
+
+    def start(self) -> "Service":
+        by_device: dict[str | int | None, list[LineConfig]] = defaultdict(list)
+        for line in self.cfg.lines:
+            if line.source == "capture":
+                by_device[line.device].append(line)
+            else:
+                self._spawn(f"line-{line.name}", self._file_line, line)
+        for device, lines in by_device.items():
+            self._spawn(f"device-{device}", self._device, device, lines)
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def join(self, timeout: float | None = None) -> None:
+        for t in self._threads:
+            t.join(timeout)
+
+    def _spawn(self, name: str, target, *args) -> None:
+        t = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads.append(t)
+        t.start()
+
+    # ------------------------------------------------------------------ lines
+
+    def _pipeline(self, line: str) -> LinePipeline:
+        return line_pipeline(line, self.cfg, self.rubric, self.sinks, datetime.now(timezone.utc))
+
+    def _until_stopped(self, source: Iterator[SourceItem]) -> Iterator[SourceItem]:
+        for item in source:
+            if self.stop_event.is_set():
+                return
+            yield item
+
+    def _run(self, line: str, source: Iterator[SourceItem]) -> None:
+        """One line to the end of its source (or shutdown), a failure contained and named."""
+        pipeline = self._pipelines[line] = self._pipeline(line)
+        try:
+            run_source(pipeline, self._until_stopped(source), self.health, self._cti[line])
+        except SourceError as e:
+            self._failed(line, str(e))
+        except Exception as e:  # noqa: BLE001 - one line's bug must not take the box down
+            log.debug("line %s failed", line, exc_info=True)
+            self._failed(line, f"{type(e).__name__}: {e}")
+        finally:
+            for call in pipeline.close("shutdown"):  # no-op when the source already ended the call
+                log.info("line %s: call %s scored at shutdown", line, call.score["call_id"])
+
+    def _failed(self, line: str, why: str) -> None:
+        self.failures[line] = why
+        log.error("line %s stopped: %s (other lines carry on)", line, why)
+
+    def _file_line(self, line: LineConfig) -> None:
+        rate = self.cfg.audio.sample_rate
+        try:
+            if line.source == "wav":
+                source = wav_source(load_recording(line.path, rate, line.channels), line.name, BLOCK_S)
+            else:
+                source = replay_source(line.path, line.name, rate, line.channels, BLOCK_S,
+                                       max(REPLAY_GAP_S, self.cfg.calls.end_silence_s + 2), line.realtime)
+        except SourceError as e:
+            self._failed(line.name, str(e))
+            return
+        self._run(line.name, source)
+
+    def _device(self, device: str | int | None, lines: list[LineConfig]) -> None:
+        """Read one device for all its lines; each line scores in its own thread. When the
+        device is lost, every line on it closes its call (flag device_lost) and the device
+        is tried again after retry_s."""
+        while not self.stop_event.is_set():
+            feeds = {line.name: queue.Queue(maxsize=100) for line in lines}
+            workers = [threading.Thread(target=self._run, args=(n, _drain(q)), name=f"line-{n}", daemon=True)
+                       for n, q in feeds.items()]
+            try:
+                dev = self._open_device(device)
+                taps = [LineTap(line.name, line.channels) for line in lines]
+                batches = capture_frames(dev, taps, self.cfg.audio.sample_rate, BLOCK_S)
+                for w in workers:
+                    w.start()
+                for batch in self._until_stopped(batches):
+                    for item in batch:
+                        feeds[item.line].put(item)
+            except SourceError as e:
+                for line in lines:
+                    self._failed(line.name, str(e))
+            finally:
+                for q in feeds.values():
+                    q.put(_END)
+                for w in workers:
+                    if w.is_alive():
+                        w.join()
+            self.stop_event.wait(self._retry_s)
+
+
+def _drain(q: "queue.Queue") -> Iterator[SourceItem]:
+    while True:
+        item = q.get()
+        if item is _END:
+            return
+        yield item
+        if isinstance(item, SourceEnd):
+            return

@@ -1,0 +1,48 @@
+"""`callqa run` end to end: a replayed folder of calls, scored, published to a real Mosquitto."""
+
+import subprocess
+import sys
+
+from scipy.io import wavfile
+
+from scripts.gencall import generate_call
+from tests.mqtt_helpers import Collector
+
+
+def test_run_publishes_every_replayed_call_and_its_alerts_to_the_broker(tmp_path, broker):
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    for i, name in enumerate(("polite", "raised_voice")):
+        wavfile.write(calls / f"{i}-{name}.wav", 8000, generate_call(name, 8000, seed=20 + i)[0])
+    cfg = tmp_path / "box.toml"
+    cfg.write_text(f"""
+[box]
+site = "hq"
+group = "g1"
+id = "box7"
+state_dir = "{tmp_path / 'state'}"
+[audio]
+sample_rate = 8000
+[mqtt]
+enabled = true
+url = "{broker.url}"
+[[lines]]
+name = "desk3"
+source = "replay"
+path = "{calls}"
+realtime = false
+""")
+    central = Collector(broker.port, "callqa/v1/hq/g1/box7/#")
+    r = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(cfg)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    central.wait_for(lambda: len(central.of_kind("score")) == 2, 30, "two scores")
+    assert not central.invalid, central.invalid
+    scores = [env["body"] for env in central.of_kind("score")]
+    assert [s["line"] for s in scores] == ["desk3", "desk3"]
+    topics = {t for t, env, _ in central.messages if env["kind"] == "score"}
+    assert topics == {"callqa/v1/hq/g1/box7/score/desk3"}
+    alerts = [env["body"] for env in central.of_kind("alert")]
+    assert alerts and {a["item"] for a in alerts} == {"raised_voice"}
+    assert {a["call_id"] for a in alerts} == {scores[1]["call_id"]}
+    central.close()

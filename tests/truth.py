@@ -1,0 +1,71 @@
+"""Comparing what the box measured with a generated call's ground truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.config import VadConfig
+from edge.events import Side
+from edge.vad import SideVad
+
+
+@dataclass(frozen=True)
+class Match:
+    tp: int
+    fp: int
+    fn: int
+
+    def __add__(self, other: "Match") -> "Match":
+        return Match(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
+
+    @property
+    def f1(self) -> float:
+        if self.tp == 0:
+            return 1.0 if self.fp == self.fn == 0 else 0.0
+        return 2 * self.tp / (2 * self.tp + self.fp + self.fn)
+
+
+def match_events(found, truth, tol_s: float = 0.3) -> Match:
+    """One-to-one: a found event matches a true one when both its ends are within tol_s."""
+    left = [tuple(t[:2]) for t in truth]
+    tp = 0
+    for s, e in found:
+        hit = next((t for t in left if abs(t[0] - s) <= tol_s and abs(t[1] - e) <= tol_s), None)
+        if hit is not None:
+            left.remove(hit)
+            tp += 1
+    return Match(tp, len(found) - tp, len(left))
+
+
+def vad_segments(pcm: np.ndarray, rate: int, side: str, cfg: VadConfig = VadConfig(), block_s: float = 0.3):
+    """Speech segments of one side of a generated call, as the box's VAD finds them."""
+    vad = SideVad("test", Side(side), rate, 30, cfg)
+    n = int(block_s * rate)
+    ch = 0 if side == "agent" else 1
+    segs = []
+    for i in range(0, len(pcm), n):
+        segs += vad.process(np.ascontiguousarray(pcm[i : i + n, ch]), i / rate)
+    segs += vad.flush()
+    return [(s.start, s.end) for s in segs]
+
+
+def at_vad_resolution(truth: dict, pause_s: float) -> dict:
+    """The truth's overtalk and interruptions, with each side's pauses shorter than `pause_s`
+    (the VAD's hangover) closed: the generator may place two turns of one side 0.1 s apart,
+    which no listener, and no VAD, hears as two turns. Same definitions as the generator."""
+    from scripts.gencall import _intersections, _union
+
+    def closed(segs):
+        out = []
+        for s, e in _union([list(x) for x in segs]):
+            if out and s - out[-1][1] < pause_s:
+                out[-1][1] = e
+            else:
+                out.append([s, e])
+        return out
+
+    agent, customer = closed(truth["segments"]["agent"]), closed(truth["segments"]["customer"])
+    interruptions = [[a[0], min(a[1], c[1])] for a in agent for c in customer if c[0] < a[0] < c[1]]
+    return {**truth, "overtalk": _intersections(agent, customer), "interruptions": interruptions}
