@@ -15,7 +15,6 @@ import pytest
 from edge.config import ConfigError, parse_config
 from edge.events import Alert
 from edge.ops.notify import notify
-from edge.ops.reload import Reloader
 from edge.ops.service import ServiceRuntime
 from tests.broker import free_port
 
@@ -39,6 +38,17 @@ class NotifySocket:
                 continue
         self.received += [(time.monotonic(), g) for g in got]
         return got
+
+    def wait_for(self, message: str, timeout: float) -> float:
+        """When a message starting with `message` arrived (waiting up to `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            hit = next((t for t, m in self.received if m.startswith(message)), None)
+            if hit is not None:
+                return hit
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {message!r} from the box within {timeout} s: {self.received}")
+            self.drain(0.1)
 
 
 @pytest.fixture
@@ -100,12 +110,18 @@ def test_watchdog_pings_only_while_every_line_processes_audio(systemd):
     assert any("STOPPING=1" in m for m in systemd.drain(0.1))
 
 
-def test_no_watchdog_thread_when_systemd_did_not_ask(monkeypatch):
+def test_a_stalled_line_is_logged_in_plain_words_even_without_systemd(monkeypatch, caplog):
     monkeypatch.delenv("WATCHDOG_USEC", raising=False)
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert notify("READY=1") is False
     with ServiceRuntime(two_line_config()) as service:
-        assert service.watchdog is None
-        assert notify("READY=1") is False
+        service.health.beat("seat1")
+        loop = ProcessingLoop(service, "seat1")
+        loop.start()
+        time.sleep(0.6)  # seat2 never beats: stall_s is 0.3 s, checked every 0.15 s
+        loop.done.set()
+    assert "line stalled: seat2 (no audio processed for" in caplog.text
+    assert "seat1" not in caplog.text.split("line stalled:")[1].split("\n")[0]
 
 
 def test_notify_reaches_an_abstract_namespace_socket(monkeypatch):
@@ -128,9 +144,9 @@ def test_sighup_swaps_in_a_new_rubric_and_keeps_the_old_one_when_the_file_is_bad
             raise ConfigError(f"{rubric_file}: items.0.weight: Input should be a valid number")
         return text
 
-    reloader = Reloader(load, lambda new: in_force.update(rubric=new))
     before = signal.getsignal(signal.SIGHUP)
-    with ServiceRuntime(two_line_config(), reloader):
+    with ServiceRuntime(two_line_config()) as service:
+        service.reload_with(load, lambda new: in_force.update(rubric=new))
         rubric_file.write_text("v2")
         os.kill(os.getpid(), signal.SIGHUP)
         messages = systemd.drain(0.3)
@@ -162,3 +178,57 @@ def test_metrics_endpoint_reports_lines_calls_alerts_and_outbox(monkeypatch):
     assert "callqa_lines_active 2.0" in text
     assert "callqa_outbox_depth 7.0" in text
     assert "callqa_outbox_dropped_total 2.0" in text
+
+
+def test_callqa_run_under_systemd_reports_ready_pings_reloads_and_stops_pinging_when_a_line_stalls(systemd, tmp_path):
+    """The real service loop in its own process, as systemd starts it: seat1 is a line fed in
+    real time, seat2 a recording that ends after a few seconds of processing, so its loop stops
+    beating while seat1's goes on."""
+    import shutil
+    import subprocess
+    import sys
+    from importlib import resources
+
+    from tests.ops_audio import stereo_line
+
+    (tmp_path / "replay").mkdir()
+    call = stereo_line(tmp_path / "replay" / "call.wav")
+    rubric = tmp_path / "rubric.toml"
+    good = (resources.files("edge.scoring") / "default_rubric.toml").read_text()
+    rubric.write_text(good)
+    port = free_port()
+    config = tmp_path / "edge.toml"
+    config.write_text(
+        f'[box]\nstate_dir = "{tmp_path}"\n[keywords]\nenabled = false\n[rubric]\npath = "{rubric}"\n'
+        f'[ops]\nstall_s = 2.0\nmetrics_port = {port}\n'
+        f'[[lines]]\nname = "seat1"\nsource = "replay"\npath = "{tmp_path / "replay"}"\n'
+        f'[[lines]]\nname = "seat2"\nsource = "wav"\npath = "{shutil.copy(call, tmp_path / "seat2.wav")}"\n')
+    env = {**os.environ, "WATCHDOG_USEC": "400000"}
+    env.pop("WATCHDOG_PID")  # systemd would set the child's pid; absent is accepted too
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        systemd.wait_for("READY=1\nSTATUS=scoring calls on seat1, seat2", 30)
+        systemd.wait_for("WATCHDOG=1", 2)
+
+        rubric.write_text(good.replace("pass_mark = ", "pass_mark = 1", 1))  # 180 %: refused
+        proc.send_signal(signal.SIGHUP)
+        systemd.wait_for("READY=1\nSTATUS=reload refused", 5)
+        rubric.write_text(good)
+        proc.send_signal(signal.SIGHUP)
+        systemd.wait_for("READY=1\nSTATUS=rubric reloaded", 5)
+
+        # seat2's recording (33 s) is processed in a second or two; 2 s later it counts as stalled.
+        stalled_at = systemd.wait_for("STATUS=stalled: seat2", 20)
+        after = systemd.drain(1.0)
+        assert "WATCHDOG=1" not in after
+        assert any(t < stalled_at for t, m in systemd.received if m == "WATCHDOG=1")
+        assert not any("seat1" in m for m in after)
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        assert "callqa_lines_active 1.0" in metrics
+        assert 'callqa_calls_scored_total{line="seat2"} 1.0' in metrics
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert "STOPPING=1" in systemd.drain(0.3)
+    assert "line stalled: seat2" in err and "reload refused" in err and "pass_mark" in err

@@ -20,6 +20,7 @@ class LineHealth:
     last_beat_age_s: float  # since the last processed block (or since start, if none yet)
     audio_s: float  # audio processed since start
     work_s: float  # compute spent on it
+    beats: int  # blocks processed since start
 
     @property
     def rtf(self) -> float | None:
@@ -32,8 +33,8 @@ class Health:
         self.stall_s = stall_s
         self._clock = clock
         started = clock()
-        # line -> [last beat time, audio s, work s]; lines start "fresh" so start-up has stall_s
-        self._state = {line: [started, 0.0, 0.0] for line in lines}
+        # line -> [last beat time, audio s, work s, beats]; lines start "fresh" so start-up has stall_s
+        self._state = {line: [started, 0.0, 0.0, 0] for line in lines}
         if not self._state:
             raise ValueError("Health needs at least one line to watch")
         self._lock = threading.Lock()
@@ -49,11 +50,12 @@ class Health:
             state[0] = now
             state[1] += audio_s
             state[2] += work_s
+            state[3] += 1
 
     def snapshot(self) -> list[LineHealth]:
         now = self._clock()
         with self._lock:
-            return [LineHealth(line, now - t, a, w) for line, (t, a, w) in self._state.items()]
+            return [LineHealth(line, now - t, a, w, n) for line, (t, a, w, n) in self._state.items()]
 
     def stalled(self) -> list[LineHealth]:
         return [h for h in self.snapshot() if h.last_beat_age_s > self.stall_s]

@@ -1,4 +1,5 @@
-"""Pings systemd's watchdog from a thread, but only while `Health` says every line is live.
+"""Pings systemd's watchdog from a thread, but only while `Health` says every line is live;
+logs a line that stalls, and when it recovers (also when not run under systemd).
 
 Pinging from a timer alone would prove only that Python's scheduler runs; tying each ping to
 recent beats from every line's processing loop makes WatchdogSec= mean "audio is being scored".
