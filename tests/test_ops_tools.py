@@ -120,3 +120,19 @@ def test_clock_state_comes_from_the_kernel_when_timedatectl_cannot_answer():
     verdict, how = clock_synchronised()
     assert verdict in (True, False)
     assert how in ("timedatectl NTPSynchronized", "kernel adjtimex")
+
+
+def test_config_check_and_doctor_name_the_key_of_a_broken_rubric(tmp_path, capsys):
+    from importlib import resources
+
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text((resources.files("edge.scoring") / "default_rubric.toml").read_text()
+                      .replace("pass_mark = ", "pass_mark = 1", 1))
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text(f'[box]\nstate_dir = "{tmp_path}"\n[rubric]\npath = "{rubric}"\n[keywords]\nenabled = false\n'
+                   f'[[lines]]\nname = "seat1"\nsource = "wav"\npath = "{stereo_line(tmp_path / "l.wav")}"\n')
+    assert main(["config", "check", "--config", str(cfg)]) == 2
+    assert f"{rubric}: pass_mark" in capsys.readouterr().err
+    assert main(["doctor", "--config", str(cfg), "--skip", "clock"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "rubric │ FAIL" in out and "pass_mark" in out and "then `systemctl reload callqa`" in out

@@ -18,7 +18,7 @@ from edge.ops import checks
 from edge.ops.checks import CheckResult
 from edge.commands.config import add_config_argument
 
-CHECKS = ("rubric", "audio", "levels", "clock", "outbox", "broker")
+CHECKS = ("rubric", "keywords", "audio", "levels", "clock", "outbox", "broker")
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
 
@@ -43,6 +43,7 @@ def run_checks(args: argparse.Namespace) -> list[CheckResult]:
     wav = Path(args.source[1]) if args.source else None
     plan = {
         "rubric": partial(checks.rubric, cfg),
+        "keywords": partial(checks.keywords, cfg),
         "audio": partial(checks.audio_devices, cfg, wav),
         "levels": partial(checks.levels, cfg, args.levels_seconds, wav),
         "clock": checks.clock,

@@ -1,20 +1,22 @@
 """`callqa doctor`'s checks: each says pass / warn / fail / skip, what it saw, and the fix.
 
 One function per thing a site technician can get wrong, in the order they would fix them:
-config, rubric, audio device, levels, clock, keyword model, outbox, broker, topics. A check
+config, rubric, keyword model, audio device, levels, clock, outbox, broker, topics. A check
 never raises: whatever goes wrong becomes a failed row with its message.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from edge.config import Config, ConfigError, read_toml
+import numpy as np
+
+from edge.config import Config, ConfigError
 from edge.ops.clock import clock_synchronised
 from edge.ops.levels import LevelMeter
 from edge.ops.tap import TapError, channel_roles, find_device, list_input_devices, open_line
@@ -32,10 +34,10 @@ class CheckResult:
 
 def check_rubric(cfg: Config) -> str | None:
     """None when the rubric is usable, else the problem naming file and key."""
-    if cfg.rubric.path is None:
-        return None  # the packaged rubric, validated by the tests
+    from edge.scoring.rubric import load_rubric
+
     try:
-        read_toml(cfg.rubric.path)
+        load_rubric(cfg.rubric.path)
     except ConfigError as e:
         return str(e)
     return None
@@ -47,6 +49,30 @@ def rubric(cfg: Config) -> list[CheckResult]:
     if problem:
         return [CheckResult("rubric", "fail", problem, f"correct {where} at the key named, then `systemctl reload callqa`")]
     return [CheckResult("rubric", "pass", where)]
+
+
+def keywords(cfg: Config) -> list[CheckResult]:
+    """The keyword model loads with the rubric's phrase lists and runs on a second of audio."""
+    if not cfg.keywords.enabled:
+        return [CheckResult("keywords", "skip", "keywords.enabled = false: keyword items are not measured")]
+    from edge.commands.common import keyword_stage
+    from edge.events import Side
+    from edge.scoring.rubric import load_rubric
+
+    fix = "reinstall with scripts/install.sh (the model ships in the package), or correct keywords.model"
+    started = time.perf_counter()
+    stage = keyword_stage(cfg, load_rubric(cfg.rubric.path), cfg.lines[0].name if cfg.lines else "doctor")
+    if stage is None:
+        return [CheckResult("keywords", "fail", "keyword spotting is not installed in this build", fix)]
+    loaded = time.perf_counter()
+    rate = cfg.audio.sample_rate
+    noise = np.random.default_rng(0).normal(0, 300, rate).astype(np.int16)  # a second of line hiss
+    stage.process(Side.AGENT, noise, rate, 0.0)
+    stage.flush(Side.AGENT)
+    ran = time.perf_counter()
+    where = cfg.keywords.model or "the packaged model"
+    return [CheckResult("keywords", "pass", f"{where} ({cfg.keywords.runtime}): loaded in {loaded - started:.1f} s, "
+                        f"1 s of audio in {1000 * (ran - loaded):.0f} ms")]
 
 
 def audio_devices(cfg: Config, wav: Path | None = None) -> list[CheckResult]:
