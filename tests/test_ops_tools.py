@@ -136,3 +136,15 @@ def test_config_check_and_doctor_name_the_key_of_a_broken_rubric(tmp_path, capsy
     assert main(["doctor", "--config", str(cfg), "--skip", "clock"]) == 1
     out = " ".join(capsys.readouterr().out.split())
     assert "rubric │ FAIL" in out and "pass_mark" in out and "then `systemctl reload callqa`" in out
+
+
+def test_doctor_says_to_plug_in_the_audio_interface_when_the_device_is_missing(tmp_path, capsys):
+    # This machine has no sound card: exactly what a box with its USB interface unplugged sees.
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text(f'[box]\nstate_dir = "{tmp_path}"\n[keywords]\nenabled = false\n'
+                   '[[lines]]\nname = "seat1"\nsource = "capture"\ndevice = "USB Audio"\n')
+    assert main(["doctor", "--config", str(cfg), "--skip", "clock"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "audio seat1 │ FAIL │ capture device 'USB Audio': not found" in out
+    assert "plug the USB audio interface in" in out
+    assert "levels seat1 │ FAIL" in out

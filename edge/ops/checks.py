@@ -19,7 +19,9 @@ import numpy as np
 from edge.config import Config, ConfigError
 from edge.ops.clock import clock_synchronised
 from edge.ops.levels import LevelMeter
-from edge.ops.tap import TapError, channel_roles, find_device, list_input_devices, open_line
+from edge.ops.tap import TapError, channel_roles, list_input_devices, open_line
+from edge.sources import SourceError
+from edge.sources.capture import LineTap, SoundDevice, check_taps
 
 Status = Literal["pass", "warn", "fail", "skip"]
 
@@ -93,24 +95,24 @@ def audio_devices(cfg: Config, wav: Path | None = None) -> list[CheckResult]:
                 "" if ok else f"fix [lines.channels] of {line.name!r} or use a recording with both sides"))
             continue
         try:
-            devices = list_input_devices()
-        except TapError as e:
-            results.append(CheckResult(name, "fail", str(e), "install libportaudio2; check `aplay -l` lists the card"))
-            continue
-        device = find_device(devices, line.device)
-        if device is None:
-            seen = ", ".join(f"{d.index}: {d.name}" for d in devices) or "none"
+            device = SoundDevice(line.device)
+        except SourceError as e:
+            try:
+                seen = ", ".join(f"{d.index}: {d.name}" for d in list_input_devices()) or "none"
+            except TapError as listing:
+                seen = str(listing)
             results.append(CheckResult(
-                name, "fail", f"input device {line.device!r} not found (inputs seen: {seen})",
+                name, "fail", f"{e} (inputs seen: {seen})",
                 "plug the USB audio interface in, or set lines.device to a name from `callqa devices`; "
                 "run doctor as the callqa user (it must be in the 'audio' group)"))
-        elif device.max_input_channels < need:
-            results.append(CheckResult(
-                name, "fail", f"{device.name!r} has {device.max_input_channels} input channel(s), the map needs {need}",
-                f"set [lines.channels] of {line.name!r} to channels below {device.max_input_channels}, or use a stereo interface"))
-        else:
-            results.append(CheckResult(name, "pass", f"{device.name!r} (index {device.index}), "
-                                       f"{device.max_input_channels} input channels"))
+            continue
+        try:
+            check_taps(device, [LineTap(line.name, line.channels)])
+        except SourceError as e:
+            results.append(CheckResult(name, "fail", str(e), f"correct [lines.channels] of {line.name!r}, "
+                                       "or use an interface with enough input channels"))
+            continue
+        results.append(CheckResult(name, "pass", f"{device.name!r}, {device.max_input_channels} input channels"))
     return results
 
 

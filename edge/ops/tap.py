@@ -1,7 +1,7 @@
 """Raw multi-channel input for the technician's tools: every channel of a line's device (not
 only the mapped ones), so `levels` and `doctor` can show where agent and customer really are.
 
-`DeviceInput` is the only place here that touches sounddevice. `WavInput` plays a WAV file
+`DeviceInput` opens the card through the pipeline's capture adapter. `WavInput` plays a WAV file
 as if it were the device: `--source wav FILE`, WAV-backed lines, and tests (no sound card here).
 """
 
@@ -18,6 +18,8 @@ from scipy.io import wavfile
 from scipy.signal import resample_poly
 
 from edge.config import ConfigError, LineConfig
+from edge.sources import SourceError
+from edge.sources.capture import DeviceLost, SoundDevice
 
 
 class TapError(Exception):
@@ -60,16 +62,6 @@ def list_input_devices() -> list[InputDeviceInfo]:
     ]
 
 
-def find_device(devices: list[InputDeviceInfo], wanted: str | int | None) -> InputDeviceInfo | None:
-    """By index, exact name, or name substring (as sounddevice matches); None: system default."""
-    if wanted is None:
-        return devices[0] if devices else None
-    if isinstance(wanted, int):
-        return next((d for d in devices if d.index == wanted), None)
-    return next((d for d in devices if d.name == wanted), None) or next(
-        (d for d in devices if wanted.lower() in d.name.lower()), None)
-
-
 class WavInput:
     """A WAV file served block by block at the working rate; `realtime` paces it like a card."""
 
@@ -109,26 +101,21 @@ class WavInput:
 
 
 class DeviceInput:
-    """A sound card through sounddevice, every channel up to `channels`."""
+    """A sound card, every input channel, through the pipeline's capture adapter."""
 
-    def __init__(self, device: str | int | None, channels: int, sample_rate: int):
-        import sounddevice as sd
-
-        self.name, self.channels, self.sample_rate = str(device), channels, sample_rate
+    def __init__(self, device: str | int | None, sample_rate: int, block: int):
         try:
-            self._stream = sd.InputStream(device=device, channels=channels, samplerate=sample_rate, dtype="int16")
-            self._stream.start()
-        except (sd.PortAudioError, ValueError) as e:
-            raise TapError(f"audio device {device!r}: cannot open {channels} channel(s) at {sample_rate} Hz ({e})") from None
+            dev = SoundDevice(device)
+            self._stream = dev.open(dev.max_input_channels, sample_rate, block)
+        except SourceError as e:
+            raise TapError(str(e)) from None
+        self.name, self.channels, self.sample_rate = dev.name, dev.max_input_channels, sample_rate
 
     def read(self, frames: int) -> np.ndarray | None:
-        import sounddevice as sd
-
         try:
-            block, _overflowed = self._stream.read(frames)
-        except sd.PortAudioError as e:
+            return self._stream.read(frames)
+        except DeviceLost as e:
             raise TapError(f"audio device {self.name!r} stopped delivering audio: {e}") from None
-        return np.asarray(block)
 
     def close(self) -> None:
         self._stream.close()
@@ -152,10 +139,7 @@ def open_line(line: LineConfig, sample_rate: int, wav: Path | None = None, realt
         if not files:
             raise TapError(f"line {line.name!r}: replay folder {line.path} holds no .wav recordings")
         return WavInput(files[0], sample_rate, realtime)
-    device = find_device(list_input_devices(), line.device)
-    if device is None:
-        raise TapError(f"line {line.name!r}: audio input device {line.device!r} not found (see `callqa devices`)")
-    return DeviceInput(device.index, device.max_input_channels, sample_rate)
+    return DeviceInput(line.device, sample_rate, sample_rate // 10)
 
 
 def line_named(lines: tuple[LineConfig, ...], name: str | None) -> LineConfig:
