@@ -177,6 +177,10 @@ def test_installed_unit_passes_systemd_analyze_verify(installed, tmp_path):
     unit = root / "etc/systemd/system/callqa.service"
     ok = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
     assert ok.returncode == 0 and ok.stderr.strip() == "", ok.stderr
+    # Hardening: systemd's own exposure score (0 best, 10 worst) stays at 2.0 or below.
+    exposure = subprocess.run(["systemd-analyze", "security", "--offline=true", "--threshold=20", str(unit)],
+                              capture_output=True, text=True)
+    assert exposure.returncode == 0, exposure.stdout[-400:]
     # The check can fail: a mistyped key is reported.
     typo = tmp_path / "callqa.service"
     typo.write_text(unit.read_text().replace("WatchdogSec=", "WatchDogSec="))
