@@ -55,7 +55,7 @@ APT=1
 RECONFIGURE=0
 ASSUME_YES=0
 SITE="" GROUP="" BOX_ID="" BROKER="" MQTT_USER="" PASSWORD_FILE="" CA_FILE="" CERT_FILE="" KEY_FILE=""
-LINES=()
+LINE_SPECS=()
 
 need_arg() { if [ "$#" -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value"; fi; }
 while [ "$#" -gt 0 ]; do
@@ -71,7 +71,7 @@ while [ "$#" -gt 0 ]; do
         --site) need_arg "$@"; SITE="$2"; shift 2 ;;
         --group) need_arg "$@"; GROUP="$2"; shift 2 ;;
         --box-id) need_arg "$@"; BOX_ID="$2"; shift 2 ;;
-        --line) need_arg "$@"; LINES+=("$2"); shift 2 ;;
+        --line) need_arg "$@"; LINE_SPECS+=("$2"); shift 2 ;;
         --broker) need_arg "$@"; BROKER="$2"; shift 2 ;;
         --username) need_arg "$@"; MQTT_USER="$2"; shift 2 ;;
         --password-file) need_arg "$@"; PASSWORD_FILE="$2"; shift 2 ;;
@@ -105,7 +105,7 @@ require_box_settings() {
     [ -n "$SITE" ] || missing+=(--site)
     [ -n "$GROUP" ] || missing+=(--group)
     [ -n "$BOX_ID" ] || missing+=(--box-id)
-    [ "${#LINES[@]}" -gt 0 ] || missing+=(--line)
+    [ "${#LINE_SPECS[@]}" -gt 0 ] || missing+=(--line)
     [ "${#missing[@]}" = 0 ] || die "missing ${missing[*]} (give them as options or run on a terminal)"
 }
 writing_config() { [ ! -f "$CONFIG" ] || [ "$RECONFIGURE" = 1 ]; }
@@ -214,14 +214,14 @@ else
     ask SITE "Site (e.g. shanghai-01)"
     ask GROUP "Agent group (seat group of the desk light)"
     ask BOX_ID "Box id (unique in the group)" "$(hostname -s)"
-    if [ "${#LINES[@]}" = 0 ] && [ "$INTERACTIVE" = 1 ]; then
+    if [ "${#LINE_SPECS[@]}" = 0 ] && [ "$INTERACTIVE" = 1 ]; then
         while :; do
             name="" device="" agent="" customer="" more=""
-            ask name "Line name" "seat$(( ${#LINES[@]} + 1 ))"
+            ask name "Line name" "seat$(( ${#LINE_SPECS[@]} + 1 ))"
             ask device "  audio device (name or index from the list; empty: default input)"
             ask agent "  agent channel (0-based)" 0
             ask customer "  customer channel (0-based)" 1
-            LINES+=("$name:$device:$agent:$customer")
+            LINE_SPECS+=("$name:$device:$agent:$customer")
             read -r -p "Another line? [y/N]: " more
             [[ "$more" =~ ^[yY] ]] || break
         done
@@ -241,7 +241,7 @@ else
     fi
     init_args=(config init --out "$CONFIG.new" --force --site "$SITE" --group "$GROUP"
                --box-id "$BOX_ID" --state-dir "$STATE_DIR")
-    for line in "${LINES[@]}"; do init_args+=(--line "$line"); done
+    for line in "${LINE_SPECS[@]}"; do init_args+=(--line "$line"); done
     if [ -n "$BROKER" ]; then init_args+=(--broker "$BROKER"); fi
     if [ -n "$MQTT_USER" ]; then init_args+=(--username "$MQTT_USER"); fi
     # Secrets are copied into /etc/callqa so the service (which sees no home folders) can read them.

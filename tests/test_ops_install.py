@@ -5,6 +5,7 @@ WAV-backed line; a broken setup makes doctor fail and name the fix; the unit fil
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -43,7 +44,9 @@ def secret(path: Path, text: str) -> Path:
 def install(root: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["bash", str(INSTALL), "--root", str(root), "--system-site-packages", "--offline", "--yes", *extra],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
+        # LINES/COLUMNS as a terminal sets them: the script must not mistake bash's LINES for its own.
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300,
+        env={**os.environ, "LINES": "40", "COLUMNS": "120"})
 
 
 @pytest.fixture(scope="module")
