@@ -161,6 +161,15 @@ if [ ! -x "$VENV/bin/python" ]; then
     say "creating the virtual environment $VENV"
     "$PYTHON" -m venv "${venv_args[@]}" "$VENV" \
         || die "could not create a venv: apt-get install python3-venv"
+    if [ "$SYSTEM_SITE" = 1 ]; then
+        # --python may itself be a venv (a developer's, CI's): its packages are not the system's,
+        # so point the new venv at them too.
+        site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+        "$PYTHON" -c 'import sys, sysconfig
+if sys.prefix != sys.base_prefix:
+    print("\n".join(dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])))' \
+            >"$site/callqa-base-packages.pth"
+    fi
 fi
 pip_args=(--quiet --disable-pip-version-check --no-warn-script-location)
 if [ "$OFFLINE" = 1 ] || [ -n "$WHEELHOUSE" ]; then pip_args+=(--no-index); fi

@@ -8,6 +8,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,8 @@ def secret(path: Path, text: str) -> Path:
 
 def install(root: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["bash", str(INSTALL), "--root", str(root), "--system-site-packages", "--offline", "--yes", *extra],
+        ["bash", str(INSTALL), "--root", str(root), "--python", sys.executable, "--system-site-packages",
+         "--offline", "--yes", *extra],
         # LINES/COLUMNS as a terminal sets them: the script must not mistake bash's LINES for its own.
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300,
         env={**os.environ, "LINES": "40", "COLUMNS": "120"})
