@@ -3,7 +3,7 @@
 RTF (real-time factor) = processing seconds / audio seconds, best of `repeats`; a line needs
 RTF < 1 to keep up, and one core carries about 1 / RTF lines. Sections are pluggable: a
 module listed in SECTION_MODULES exposes `bench_section(ctx: BenchContext) -> list[Measure]`
-(keyword spotting and MQTT load add theirs the same way).
+(keyword spotting adds its own the same way).
 """
 
 from __future__ import annotations
@@ -18,8 +18,14 @@ import numpy as np
 
 from edge.config import Config
 
-# Modules that add bench sections; each exposes bench_section(ctx) -> list[Measure].
-SECTION_MODULES: tuple[str, ...] = ("edge.bench_pipeline",)
+# Modules that add bench sections; each exposes bench_section(ctx) -> list[Measure]. A section
+# that needs a program that is not installed returns one Measure saying so (value NaN).
+SECTION_MODULES: tuple[str, ...] = (
+    "edge.bench_pipeline",
+    "edge.keywords.bench",  # the keyword spotter per channel, both runtimes, int8 and float
+    "edge.mqtt.bench",  # 8 lines of replayed calls through one box into a local Mosquitto
+    "edge.store.bench",  # central store ingest (Mosquitto; PostgreSQL when installed)
+)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,17 @@ from edge.sources.wav import Recording, wav_source
 from edge.vad import SideVad
 
 BLOCK_S = 0.3
+LONG_CALL_MIN = 10
+
+
+def _traced_peak_mib(work) -> float:
+    """Peak allocation while `work` runs; numpy reports its buffers to tracemalloc."""
+    tracemalloc.start()
+    try:
+        work()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
 SIDES = (Side.AGENT, Side.CUSTOMER)
 
 
@@ -68,10 +79,14 @@ def bench_section(ctx: BenchContext) -> list[Measure]:
         run_source(LinePipeline("bench", cfg, rubric, [], keywords=None), wav_source(rec, "bench", BLOCK_S))
 
     t_whole = best_seconds(whole, ctx.repeats)
-    tracemalloc.start()  # numpy reports its buffers to tracemalloc: the pipeline's own peak
-    whole()
-    pipeline_peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
+    pipeline_peak = _traced_peak_mib(whole)
+    # a long call (the test audio looped): memory must not grow with the call's length
+    n_long = int(LONG_CALL_MIN * 60 * rate)
+    looped = np.tile(ctx.pcm, (int(np.ceil(n_long / len(ctx.pcm))), 1))[:n_long]
+    rec_long = Recording(None, rate, np.ascontiguousarray(looped[:, 0]), np.ascontiguousarray(looped[:, 1]))
+    del looped
+    long_peak = _traced_peak_mib(lambda: run_source(LinePipeline("bench", cfg, rubric, [], keywords=None),
+                                                    wav_source(rec_long, "bench", BLOCK_S)))
     rtf = t_whole / secs
     note = f"{secs:.0f} s stereo call at {rate} Hz, best of {ctx.repeats}"
     return [
@@ -80,6 +95,8 @@ def bench_section(ctx: BenchContext) -> list[Measure]:
         Measure("pipeline", "metrics + rubric + CallScore", t_scoring / secs, "rtf", note),
         Measure("pipeline", "whole line, no keywords", rtf, "rtf", note),
         Measure("pipeline", "lines per core, no keywords", 1.0 / rtf, "lines/core", "this machine; a Pi 4 core is ~4-6x slower"),
-        Measure("pipeline", "peak memory of the whole-line run", pipeline_peak, "MiB", "tracemalloc: audio kept for the call in progress, prosody arrays"),
+        Measure("pipeline", "peak memory of the whole-line run", pipeline_peak, "MiB", "tracemalloc: frame tracks of the call, audio of the open speech segment"),
+        Measure("pipeline", f"peak memory of a {LONG_CALL_MIN}-minute call", long_peak, "MiB",
+                "tracemalloc; the test audio looped into one call"),
         Measure("pipeline", "peak memory (process)", peak_rss_mib(), "MiB", f"{rss_before:.0f} MiB before the whole-line run (imports, test audio)"),
     ]

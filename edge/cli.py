@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("edge.commands.watch", "print scores, alerts, status and desk lights from the broker as they arrive"),
     "store": ("edge.store.service", "central QA: store every box's scores and alerts from the broker"),
     "report": ("edge.store.report", "central QA: daily, weekly and monthly quality reports from the store"),
+    "eval-kws": ("edge.commands.eval_kws", "measure keyword spotting on a manifest of clips (recall, false alarms/h, DET)"),
 }
 
 

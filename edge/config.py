@@ -83,7 +83,8 @@ class CallsConfig(_Section):
 class KeywordsConfig(_Section):
     enabled: bool = True
     runtime: Literal["onnx", "tflite"] = "onnx"
-    model: Path | None = None  # None: the model shipped in the package
+    precision: Literal["int8", "float"] = "int8"
+    model: Path | None = None  # the model manifest (kws.json) or its folder; None: models/kws.json
 
 
 class MqttConfig(_Section):

@@ -4,9 +4,12 @@ Pure interval arithmetic on numpy arrays of [start, end] rows, in seconds from t
 start. Definitions (the CallScore schema repeats them for central QA):
   talk          each side's speech, its pauses shorter than TALK_PAUSE_S counted as talk (a
                 breath or a comma inside a turn); talk_listen_ratio = agent / customer
-  overtalk      stretches where both sides speak at once
-  interruptions agent speech that starts while the customer is speaking; the event runs from
-                the agent's start to the end of the overlap
+  turn          a side's talk between pauses of at least TALK_PAUSE_S (the test-call
+                generator's truth keeps one side's turns further apart than that)
+  overtalk      stretches where both sides' turns run at once (a comma pause inside a turn
+                does not split an overlap in two)
+  interruptions an agent turn that starts inside a customer turn; the event runs from the
+                agent's start to the end of the overlap
   dead_air      both sides silent for ≥ threshold between the call's start and end
   latency       customer's end of turn → agent's first speech after it, when the agent is the
                 next to speak and was silent at that moment
@@ -21,7 +24,7 @@ from typing import Any
 import numpy as np
 
 Intervals = np.ndarray  # shape (n, 2), rows [start, end], sorted, non-overlapping
-TALK_PAUSE_S = 0.4
+TALK_PAUSE_S = 0.4  # a side's pause shorter than this is inside its turn (a breath, a comma)
 
 
 def _r(x: float) -> float:
@@ -186,11 +189,12 @@ def conversation_metrics(agent_segments, customer_segments, call_end: float,
     last_a = agent[:, 1].max() if len(agent) else -np.inf
     last_c = customer[:, 1].max() if len(customer) else -np.inf
     last = None if last_a == last_c == -np.inf else ("agent" if last_a >= last_c else "customer")
+    turns_a, turns_c = bridge(agent, TALK_PAUSE_S), bridge(customer, TALK_PAUSE_S)
     return ConversationMetrics(
         agent_s=agent_s,
         customer_s=customer_s,
-        overtalk=EventSummary.of(intersection(agent, customer)),
-        interruptions=EventSummary.of(_interruptions(agent, customer)),
+        overtalk=EventSummary.of(intersection(turns_a, turns_c)),
+        interruptions=EventSummary.of(_interruptions(turns_a, turns_c)),
         dead_air=EventSummary.of(gaps(union(agent, customer), 0.0, call_end, dead_air_min_s)),
         latencies=tuple(_r(x) for x in _latencies(agent, customer)),
         last_speaker=last,

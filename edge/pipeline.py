@@ -5,7 +5,8 @@
 
 `LinePipeline.feed` takes the line's source items (and CTI `CallBoundary` events) in stream
 order and returns the calls it finished. Live alerts go to the sinks while the call goes on.
-The call's audio is kept in memory only until the call is scored, then dropped.
+A call's audio is never held: each side's ProsodyStream keeps 10 ms frame tracks of the call
+(~1.6 kB per second per side) and audio only until the speech segment it belongs to ends.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import logging
 import queue
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
@@ -26,7 +26,7 @@ from edge.calls import CallClosed, CallOpened, CallSegmenter
 from edge.config import Config
 from edge.events import Alert, CallBoundary, Frame, KeywordHit, ProsodyEvent, ScoreSink, Side
 from edge.metrics import conversation_metrics
-from edge.prosody import RaisedVoiceTracker, analyse
+from edge.prosody import ProsodyStream, RaisedVoiceTracker
 from edge.scoring.callscore import CallIdentity, build_callscore, make_call_id
 from edge.scoring.items import CallFacts, Hit
 from edge.scoring.rubric import Rubric
@@ -35,7 +35,7 @@ from edge.vad import SideVad
 
 log = logging.getLogger(__name__)
 
-PREROLL_S = 3.0  # audio kept while idle, so a call can start at speech that began a block ago
+PREROLL_S = 3.0  # frame tracks kept while idle, so a call can start at speech that began a block ago
 CLIPPED_RATIO = 0.001  # a side with more clipped samples than this flags the call 'clipped'
 DEFAULT_DEAD_AIR_S = 5.0  # when the rubric has no dead_air item
 
@@ -71,9 +71,6 @@ class ScoredCall:
     """A finished call: its CallScore, and what the timeline picture draws."""
 
     score: dict[str, Any]
-    sample_rate: int
-    agent: np.ndarray  # int16 audio of the call (for the timeline's level track only; not kept)
-    customer: np.ndarray | None
     segments: dict[str, list[tuple[float, float]]]  # s from call start
     prosody: dict[str, Any]  # side → SideProsody
 
@@ -88,9 +85,9 @@ class LinePipeline:
         self.epoch = epoch or datetime.now(timezone.utc)  # wall time of stream time 0
         self.vads = {side: SideVad(line, side, self.rate, cfg.audio.frame_ms, cfg.vad) for side in Side}
         self.trackers = {side: RaisedVoiceTracker(self.rate, side, line) for side in Side}
+        self.streams = {side: ProsodyStream(self.rate) for side in Side}
         self.segmenter = CallSegmenter(cfg.calls)
         self.now = 0.0
-        self._frames: deque[Frame] = deque()
         self._segments: dict[Side, list[tuple[float, float]]] = {side: [] for side in Side}
         self._pending_boundaries: list[CallBoundary] = []
         self._line_flags: set[str] = set()  # from the source, for the call in progress or the next
@@ -148,7 +145,6 @@ class LinePipeline:
             self._use_rubric(*self._next_rubric)
             self._next_rubric = None
         end = frame.t + frame.duration
-        self._frames.append(frame)
         done: list[ScoredCall] = []
         due = [b for b in self._pending_boundaries if b.t <= end]
         for b in due:
@@ -160,7 +156,7 @@ class LinePipeline:
                 continue
             segs = self.vads[side].process(samples, frame.t)
             hits += self._spot(side, samples, frame.t, segs)
-            self._prosody(side, samples, frame.t)
+            self._prosody(side, samples, frame.t, segs)
             new += segs
         self._add_segments(new)
         self.now = end
@@ -200,7 +196,13 @@ class LinePipeline:
                 self._alert(item.id, item.alert, f"{item.name}: '{h.phrase}'", h.start,
                             {"phrase": h.phrase, "confidence": round(h.confidence, 3)})
 
-    def _prosody(self, side: Side, samples: np.ndarray, t0: float) -> None:
+    def _prosody(self, side: Side, samples: np.ndarray, t0: float, finished) -> None:
+        stream = self.streams[side]
+        stream.update(samples, t0)
+        for seg in finished:
+            stream.speech(seg.start, seg.end)
+        speaking = self.vads[side].speaking_since
+        stream.release(t0 + len(samples) / self.rate if speaking is None else speaking)
         events: list[ProsodyEvent] = self.trackers[side].update(samples, t0)
         if self._call is None:
             return
@@ -277,20 +279,10 @@ class LinePipeline:
         start_wall = self.epoch + timedelta(seconds=ev.start)
         call_id = make_call_id(self.cfg.box, self.line, start_wall, next(self._call_numbers))
         self._call = _OpenCall(call_id, ev.start, start_wall, ev.call_ref, set(self._line_flags))
+        for tracker in self.trackers.values():
+            tracker.close()  # raised voice heard between calls belongs to none
         for sink in self.sinks:
             sink.on_call_start(self.line, call_id, ev.start)
-
-    def _audio(self, start: float, end: float) -> tuple[np.ndarray, np.ndarray | None]:
-        frames = [f for f in self._frames if f.t + f.duration > start and f.t < end]
-        if not frames:
-            return np.zeros(0, np.int16), None if self._mono else np.zeros(0, np.int16)
-        t0 = frames[0].t
-        i0 = max(0, int(round((start - t0) * self.rate)))
-        i1 = max(i0, int(round((end - t0) * self.rate)))
-        agent = np.concatenate([f.agent for f in frames])[i0:i1]
-        if any(f.customer is None for f in frames):
-            return agent, None
-        return agent, np.concatenate([f.customer for f in frames])[i0:i1]
 
     def _call_segments(self, start: float, end: float) -> dict[Side, list[tuple[float, float]]]:
         """Each side's speech inside [start, end], relative to start; speech still going on
@@ -309,9 +301,8 @@ class LinePipeline:
         assert call is not None
         self._call = None
         duration = ev.end - ev.start
-        agent, customer = self._audio(ev.start, ev.end)
         segs = self._call_segments(ev.start, ev.end)
-        two_sided = customer is not None
+        two_sided = not self._mono
         flags = set(call.flags)
         if not two_sided:
             flags.add("mono")
@@ -321,9 +312,8 @@ class LinePipeline:
             flags.add("keywords_unavailable")
         metrics = conversation_metrics(segs[Side.AGENT], segs[Side.CUSTOMER] if two_sided else None,
                                        duration, self.dead_air_min_s)
-        prosody = {Side.AGENT.value: analyse(_float(agent), self.rate, segs[Side.AGENT])}
-        if two_sided:
-            prosody[Side.CUSTOMER.value] = analyse(_float(customer), self.rate, segs[Side.CUSTOMER])
+        prosody = {side.value: self.streams[side].result(ev.start, ev.end, segs[side], self._raised_voice(side, ev))
+                   for side in (Side.AGENT, Side.CUSTOMER) if two_sided or side == Side.AGENT}
         pro_dicts = {k: v.to_dict() for k, v in prosody.items()}
         if any(d["clipping_ratio"] > CLIPPED_RATIO for d in pro_dicts.values()):
             flags.add("clipped")
@@ -341,21 +331,22 @@ class LinePipeline:
         self._hits = [h for h in self._hits if h.start >= ev.end]
         for side in Side:  # keep only speech that may belong to the next call
             self._segments[side] = [(s, e) for s, e in self._segments[side] if e > ev.end]
-        return ScoredCall(score, self.rate, agent, customer,
-                          {k.value: v for k, v in segs.items() if two_sided or k == Side.AGENT}, prosody)
+        return ScoredCall(score, {k.value: v for k, v in segs.items() if two_sided or k == Side.AGENT}, prosody)
+
+    def _raised_voice(self, side: Side, ev: CallClosed) -> list[tuple[float, float]]:
+        """The live tracker's events of this call, with their full extent, s from its start.
+        `close()` also empties the tracker's list, so a line's memory stays flat call after call."""
+        return [(max(e.start, ev.start) - ev.start, min(e.end, ev.end) - ev.start)
+                for e in self.trackers[side].close() if e.end > ev.start and e.start < ev.end]
 
     def _trim_buffer(self) -> None:
         keep_from = self.now - PREROLL_S if self._call is None else self._call.start
-        while self._frames and self._frames[0].t + self._frames[0].duration < keep_from:
-            self._frames.popleft()
+        for stream in self.streams.values():
+            stream.forget(keep_from)
         if self._call is None:
             for side in Side:
                 self._segments[side] = [(s, e) for s, e in self._segments[side] if e > keep_from]
             self._hits = [h for h in self._hits if h.end > keep_from]
-
-
-def _float(x: np.ndarray) -> np.ndarray:
-    return x.astype(np.float32) / 32768.0
 
 
 def run_source(pipeline: LinePipeline, source: Iterable[SourceItem], health: Health | None = None,

@@ -9,6 +9,10 @@ returns stereo int16 audio with a truth dict measured from what it placed:
   known sample, so per-side speech segments are honest speech bounds;
 - overtalk, interruptions, dead air, response latencies, talk time and the last speaker are
   derived from those segments;
+- a turn is speech of one side between pauses of at least MIN_TURN_PAUSE_S: the generator
+  starts a side's turn no sooner than that after the side's previous turn ended, so each
+  placed segment is one turn as a listener (and the box's VAD and talk-time bridging) hears
+  it. A shorter pause of one speaker is a pause inside a turn, never a turn boundary;
 - phrases marked `[...]` in a turn's text and drawn-out syllables marked `<.>` are synthesised
   as their own pieces, so their start and end are exact too.
 
@@ -53,6 +57,10 @@ from scripts import synth  # noqa: E402
 
 SIDES = ("agent", "customer")
 RATES = (8000, 16000)
+# 0.5 s: longer than the pauses the box counts as talk inside a turn (edge.metrics.TALK_PAUSE_S,
+# 0.4 s) and than webrtcvad's bridging hangover (0.2 s); conversation analysts also treat a
+# same-speaker pause of a few hundred ms as within the turn.
+MIN_TURN_PAUSE_S = 0.5
 PIECE_PAUSE_S = 0.06  # between the separately synthesised pieces of one turn: well inside any VAD hangover
 DRAWN_SPEED_WPM = 80  # espeak's slowest speed; the held vowel is then lengthened further
 DRAWN_S = 1.0  # length of a drawn-out syllable, s (the QA manuals' 拖音: clearly held, >= 0.6 s)
@@ -77,7 +85,8 @@ class Turn:
     `text`: Chinese characters; `[您好]` marks a phrase whose times go into the truth,
     `<他>` a syllable that is drawn out (held ~1 s). `gap_s`: start relative to the moment the
     floor became free (the latest end of any speech so far); negative = starts that long before,
-    i.e. overlaps. `speed_wpm`: None = the side's voice speed. `gain_db`: level relative to the
+    i.e. overlaps; never sooner than MIN_TURN_PAUSE_S after the same side's previous turn.
+    `speed_wpm`: None = the side's voice speed. `gain_db`: level relative to the
     side's own level (raised voice: +10..15).
     """
 
@@ -301,13 +310,14 @@ def render(scn: Scenario, sample_rate: int = 8000, seed: int = 0, dead_air_min_s
     levels = {"agent": scn.agent_level_dbfs, "customer": scn.customer_level_dbfs}
     clips, placed = [], []
     floor_free = scn.lead_s  # latest end of any speech so far
-    side_free = {side: 0.0 for side in SIDES}
+    side_free = {side: float("-inf") for side in SIDES}  # end of each side's last turn
     for turn in scn.turns:
         if turn.side not in SIDES:
             raise ValueError(f"turn side must be one of {SIDES}, not {turn.side!r} (turn {turn.text!r})")
         audio, marks = _synth_turn(turn, voices[turn.side], sample_rate, levels[turn.side])
-        # a side cannot overlap itself; starts land on whole samples so the truth matches the audio
-        start = max(floor_free + turn.gap_s, side_free[turn.side] + 0.1, scn.lead_s)
+        # a side cannot overlap itself, and its next turn is a new turn only after a real pause;
+        # starts land on whole samples so the truth matches the audio
+        start = max(floor_free + turn.gap_s, side_free[turn.side] + MIN_TURN_PAUSE_S, scn.lead_s)
         i0 = int(round(start * sample_rate))
         start = i0 / sample_rate
         end = start + len(audio) / sample_rate

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from edge.mqtt.testbroker import terminate
 from edge.store.db import open_database
 
 
@@ -46,14 +47,7 @@ class StoreProcess:
         self.proc.wait()
 
     def stop(self) -> int:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return terminate(self.proc, 20)
 
     def log(self) -> str:
         return "".join(self.lines)

@@ -184,9 +184,26 @@ def test_sigkill_leaves_a_consistent_outbox_file(tmp_path):
 
 
 def test_load_run_of_eight_lines_loses_nothing_and_keeps_order(tmp_path, broker):
-    from edge.mqtt.bench import mqtt_load_run
+    from edge.mqtt.bench import mqtt_load_run, synthetic_calls
 
-    r = mqtt_load_run(broker.url, tmp_path / "bench", lines=8, calls_per_line=10, alerts_per_call=2)
+    r = mqtt_load_run(broker.url, tmp_path / "bench", 8, synthetic_calls(calls_per_line=10, alerts_per_call=2))
     assert (r.scores_sent, r.alerts_sent) == (80, 160)
     assert (r.received, r.lost, r.invalid, r.out_of_order_lines) == (240, 0, 0, 0)
     assert r.messages_per_s > 0 and r.score_delay_ms["p50"] >= 0
+
+
+def test_replayed_calls_through_the_pipeline_reach_central_qa_complete_and_in_order(tmp_path, broker):
+    from scipy.io import wavfile
+
+    from edge.mqtt.bench import mqtt_load_run, replayed_calls
+    from scripts.gencall import generate_call
+
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    for seed, name in enumerate(("rude", "raised_voice")):  # both have live alerts
+        pcm, _ = generate_call(name, 16000, seed=seed)
+        wavfile.write(calls / f"{seed}.wav", 16000, pcm)
+    r = mqtt_load_run(broker.url, tmp_path / "bench", 2, replayed_calls(calls))
+    assert r.scores_sent == 4 and r.alerts_sent >= 2
+    assert (r.received, r.lost, r.duplicates, r.invalid, r.out_of_order_lines) == (
+        r.scores_sent + r.alerts_sent, 0, 0, 0, 0)

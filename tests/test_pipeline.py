@@ -17,7 +17,7 @@ from edge.sinks import CollectingSink
 from edge.sources import SourceEnd
 from edge.sources.wav import Recording, frames_of, wav_source
 from scripts.gencall import generate_call
-from tests.truth import at_vad_resolution, match_events
+from tests.truth import match_events
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "edge" / "schemas"
 EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
@@ -72,11 +72,10 @@ def test_a_generated_call_becomes_one_valid_callscore_matching_the_truth(busy_ca
     talk = s["metrics"]["talk"]
     assert talk["agent_s"] == pytest.approx(truth["talk_s"]["agent"], abs=0.3)
     assert talk["customer_s"] == pytest.approx(truth["talk_s"]["customer"], abs=0.3)
-    tr = at_vad_resolution(truth, Config().vad.hangover_ms / 1000)
     shift = lambda evs: [(a + first, b + first) for a, b in evs]  # noqa: E731 - call time → file time
     for metric in ("overtalk", "interruptions"):
-        m = match_events(shift(s["metrics"][metric]["events"]), tr[metric])
-        assert m.fp == m.fn == 0, (metric, s["metrics"][metric], tr[metric])
+        m = match_events(shift(s["metrics"][metric]["events"]), truth[metric])
+        assert m.fp == m.fn == 0, (metric, s["metrics"][metric], truth[metric])
     assert s["metrics"]["last_speaker"] == truth["last_speaker"]
 
 
@@ -166,7 +165,36 @@ def test_hours_of_silence_produce_no_call():
 
     run_source(pipe, two_hours())
     assert sink.scores == [] and sink.starts == []
-    assert len(pipe._frames) <= 5  # idle audio is not kept
+    for stream in pipe.streams.values():  # idle audio and prosody tracks are not kept
+        assert stream.held_audio_s <= 5 and stream.tracked_s <= 5
+
+
+def test_raised_voice_of_every_call_on_a_long_running_line_is_scored_and_then_let_go():
+    rate = 8000
+    pcm, truth = generate_call("raised_voice", rate, seed=3)
+    lead = min(s for s, _ in truth["segments"]["agent"] + truth["segments"]["customer"])
+    true_raised = [(s - lead, e - lead) for s, e, _ in truth["raised_voice"]["agent"]]
+    pause = np.tile(pcm[-rate // 2 :], (24, 1))  # 12 s of the line's noise: more than calls.end_silence_s
+    one = recording(np.concatenate([pcm, pause]), rate)
+    sink = CollectingSink()
+    pipe = LinePipeline("desk1", Config(audio={"sample_rate": rate}), load_rubric(), [sink], EPOCH)
+    calls = 20
+    held = []
+
+    def many_calls():
+        for k in range(calls):
+            yield from frames_of(one, "desk1", 0.3, t0=k * one.duration)
+            held.append(max(s.tracked_s + s.held_audio_s for s in pipe.streams.values()))
+            # what the tracker still holds between calls: the call's events went to its score
+            assert all(t.close() == [] for t in pipe.trackers.values()), f"after call {k + 1}"
+        yield SourceEnd("desk1", calls * one.duration)
+
+    run_source(pipe, many_calls())
+    assert len(sink.scores) == calls
+    for s in sink.scores:  # each call's score has the full extent of each raised turn
+        scored = s["prosody"]["agent"]["raised_voice"]
+        assert match_events(scored, true_raised, tol_s=1.0).f1 == 1.0, (scored, true_raised)
+    assert max(held) <= 5 and held[-1] <= held[0] + 1e-9, held  # flat, call after call
 
 
 def test_clipped_line_is_flagged():

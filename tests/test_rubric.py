@@ -48,7 +48,8 @@ def _replace(old, new):
     (_replace('"服务礼仪" = 15', '"服务礼仪" = 16'), "sections.服务礼仪", "weight 16 but its items' points add up to 15"),
     (_replace('category = "greeting"', 'category = "greetings"'), "items.0.category", "no [keywords.greetings]"),
     (_replace('pass_mark = 80', 'pass_mark = 180'), "pass_mark", "less than or equal to 100"),
-    (_replace('threshold = 0.7', 'threshold = 1.5'), "keywords.forbidden.threshold", "less than 1"),
+    (_replace('phrases = ["神经病", "你去死"]', 'phrases = ["神经病", "你去死"]\nthreshold = 1.5'),
+     "keywords.insult.threshold", "less than 1"),
     (_replace('signal = "dead_air"', 'signal = "dead_air"\nwindow = "opening"'), "items.11", "takes no window"),
 ], ids=["missing-param", "unknown-signal", "deduction-over-points", "section-sum", "unknown-category",
         "pass-mark-range", "threshold-range", "param-not-taken"])

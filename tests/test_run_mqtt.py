@@ -23,6 +23,8 @@ id = "box7"
 state_dir = "{tmp_path / 'state'}"
 [audio]
 sample_rate = 8000
+[keywords]
+enabled = false  # this test is about delivery; keyword items have their own tests
 [mqtt]
 enabled = true
 url = "{broker.url}"

@@ -49,23 +49,3 @@ def vad_segments(pcm: np.ndarray, rate: int, side: str, cfg: VadConfig = VadConf
         segs += vad.process(np.ascontiguousarray(pcm[i : i + n, ch]), i / rate)
     segs += vad.flush()
     return [(s.start, s.end) for s in segs]
-
-
-def at_vad_resolution(truth: dict, pause_s: float) -> dict:
-    """The truth's overtalk and interruptions, with each side's pauses shorter than `pause_s`
-    (the VAD's hangover) closed: the generator may place two turns of one side 0.1 s apart,
-    which no listener, and no VAD, hears as two turns. Same definitions as the generator."""
-    from scripts.gencall import _intersections, _union
-
-    def closed(segs):
-        out = []
-        for s, e in _union([list(x) for x in segs]):
-            if out and s - out[-1][1] < pause_s:
-                out[-1][1] = e
-            else:
-                out.append([s, e])
-        return out
-
-    agent, customer = closed(truth["segments"]["agent"]), closed(truth["segments"]["customer"])
-    interruptions = [[a[0], min(a[1], c[1])] for a in agent for c in customer if c[0] < a[0] < c[1]]
-    return {**truth, "overtalk": _intersections(agent, customer), "interruptions": interruptions}

@@ -62,7 +62,8 @@ def run(args) -> int:
     for col in ("section", "stage", "value", "unit", "note"):
         table.add_column(col)
     for m in measures:
-        table.add_row(m.section, m.stage, f"{m.value:.2e}" if m.unit == "rtf" else f"{m.value:.1f}", m.unit, m.note)
+        value = "-" if m.value != m.value else f"{m.value:.2e}" if m.unit == "rtf" else f"{m.value:.1f}"  # NaN: skipped
+        table.add_row(m.section, m.stage, value, m.unit, m.note)
     Console().print(table)
     return 0
 

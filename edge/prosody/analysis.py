@@ -1,4 +1,4 @@
-"""`analyse`: the prosody of one side of a call, from its samples and its speech segments."""
+"""The prosody of one side of a call (SideProsody) from its frame tracks and speech segments."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from edge.prosody import level as lvl
-from edge.prosody.frames import HOP_S, frame_power, frame_times, power_db, speech_mask
-from edge.prosody.nuclei import drawn_out, syllable_nuclei, vowel_intensity_db
-from edge.prosody.pitch import PITCH_RATE, to_pitch_rate, track_f0
-from edge.prosody.raised import RaisedVoiceTracker
+from edge.prosody.frames import HOP_S, frame_times, power_db, speech_mask
+from edge.prosody.nuclei import drawn_out, smoothed_intensity_db, syllable_nuclei
+from edge.prosody.pitch import drop_blips
 
 PITCH_GATE_BELOW_LEVEL_DB = 25.0  # speech frames this far under the active level carry no pitch worth tracking
 MIN_VOICED_S = 0.3  # less voiced speech than this: no pitch statistics
 MIN_SPEECH_S = 1.0  # less speech than this: no speech rate
-TRACKER_CHUNK_S = 0.5
+# columns of a side's 10 ms frame tracks (edge.prosody.stream keeps them, float32)
+POWER, VOWEL_POWER, CLIPPED, F0, APERIODICITY = range(5)  # mean square, vowel-band mean square, clipped samples, Hz, YIN
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def _round(v: float | None, nd: int = 2) -> float | None:
     return None if v is None else round(float(v), nd)
 
 
-def _checked_speech(speech: Sequence[tuple[float, float]], duration: float) -> list[tuple[float, float]]:
+def checked_speech(speech: Sequence[tuple[float, float]], duration: float) -> list[tuple[float, float]]:
     out = []
     for i, seg in enumerate(speech):
         try:
@@ -78,26 +78,21 @@ def _checked_speech(speech: Sequence[tuple[float, float]], duration: float) -> l
     return out
 
 
-def analyse(samples: np.ndarray, sample_rate: int, speech: Sequence[tuple[float, float]]) -> SideProsody:
-    """Prosody of one side: `samples` float32 mono in [-1, 1] at the working rate,
-    `speech` the side's speech segments as (start_s, end_s) from the samples' start."""
-    x = np.asarray(samples, dtype=np.float32)
-    if x.ndim != 1:
-        raise ValueError(f"prosody.analyse: expected mono samples, got shape {x.shape}")
-    if sample_rate < 8000:
-        raise ValueError(f"prosody.analyse: sample_rate {sample_rate} Hz is too low (8000 Hz or more)")
-    segs = _checked_speech(speech, len(x) / sample_rate)
-    power = frame_power(x, sample_rate)
-    n = len(power)
+def summarise(rows: np.ndarray, speech: Sequence[tuple[float, float]], hop_samples: int, offset: float = 0.0,
+              raised_voice: Sequence[tuple[float, float]] = ()) -> SideProsody:
+    """Prosody of one side from its 10 ms frame tracks (`rows`, columns POWER…APERIODICITY,
+    see edge.prosody.stream) and speech segments in s from frame 0's start. `offset`: frame 0's
+    start in s from the call's start; `raised_voice`: events in s from the call's start."""
+    n = len(rows)
+    power = rows[:, POWER]
     level_db = power_db(power)
-    in_speech = speech_mask(n, segs)
-    speech_s = sum(e - s for s, e in segs)
-
+    in_speech = speech_mask(n, speech)
+    speech_s = sum(e - s for s, e in speech)
     active = lvl.active_level_dbfs(power[in_speech])
-    pitch_gate = in_speech & (level_db > (active if active is not None else 0.0) - PITCH_GATE_BELOW_LEVEL_DB)
-    # pitch and syllables need no more than 4 kHz of bandwidth: both work on 8 kHz samples
-    narrow = to_pitch_rate(x, sample_rate)
-    f0, aperiodicity = track_f0(narrow, n, pitch_gate)
+    # pitch is tracked over all speech; frames far under the active level carry none worth keeping
+    gate = in_speech & (level_db > (active if active is not None else 0.0) - PITCH_GATE_BELOW_LEVEL_DB)
+    f0 = drop_blips(np.where(gate, rows[:, F0], np.nan))
+    aperiodicity = np.where(gate, rows[:, APERIODICITY], np.nan)
     voiced = f0[np.isfinite(f0)]
     if voiced.size * HOP_S >= MIN_VOICED_S:
         median = float(np.median(voiced))
@@ -107,14 +102,12 @@ def analyse(samples: np.ndarray, sample_rate: int, speech: Sequence[tuple[float,
     else:
         pitch = (None, None, None)
 
-    intensity = vowel_intensity_db(narrow, PITCH_RATE)[:n]
+    intensity = smoothed_intensity_db(rows[:, VOWEL_POWER])
     nuclei = syllable_nuclei(intensity, aperiodicity, in_speech)
     rate = len(nuclei) / speech_s if speech_s >= MIN_SPEECH_S else None
-    held = drawn_out(f0, intensity) * HOP_S
-
-    sample_mask = np.repeat(in_speech, len(x) // n if n else 1)
-    speech_samples = x[: sample_mask.size][sample_mask]
-    clipping = lvl.clipping_ratio(speech_samples if speech_samples.size else x)
+    held = drawn_out(f0, intensity) * HOP_S + offset
+    counted = in_speech if in_speech.any() else np.ones(n, bool)
+    clipping = float(rows[counted, CLIPPED].sum()) / max(1, int(counted.sum()) * hop_samples)
 
     return SideProsody(
         pitch_median_hz=_round(pitch[0], 1),
@@ -123,21 +116,9 @@ def analyse(samples: np.ndarray, sample_rate: int, speech: Sequence[tuple[float,
         level_dbfs=_round(active, 1),
         clipping_ratio=round(clipping, 6),
         speech_rate_sps=_round(rate),
-        raised_voice=_raised_voice(x, sample_rate, sample_mask),
+        raised_voice=tuple((round(float(s), 2), round(float(e), 2)) for s, e in raised_voice),
         drawn_out=tuple((round(float(s), 2), round(float(e), 2)) for s, e in held),
         syllables=int(len(nuclei)),
         speech_s=round(speech_s, 3),
-        track=ProsodyTrack(frame_times(n), f0, level_db),
+        track=ProsodyTrack(frame_times(n) + offset, f0, level_db),
     )
-
-
-def _raised_voice(x: np.ndarray, sample_rate: int, sample_mask: np.ndarray) -> tuple[tuple[float, float], ...]:
-    """The streaming tracker, run over the call in chunks with everything but speech muted,
-    so that the live alerts and the final score agree."""
-    pcm = np.zeros(len(x), np.int16)
-    pcm[: sample_mask.size] = np.where(sample_mask, np.clip(np.round(x[: sample_mask.size] * 32768), -32768, 32767), 0)
-    tracker = RaisedVoiceTracker(sample_rate)
-    step = int(TRACKER_CHUNK_S * sample_rate)
-    for i in range(0, len(pcm), step):
-        tracker.update(pcm[i : i + step], i / sample_rate)
-    return tuple((round(ev.start, 2), round(ev.end, 2)) for ev in tracker.close())

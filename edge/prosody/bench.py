@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from edge.events import Side
-from edge.prosody.analysis import analyse
+from edge.prosody.stream import analyse
 from edge.prosody.raised import RaisedVoiceTracker
 
 LIVE_CHUNK_S = 0.03  # the pipeline's frame size: the tracker's worst case

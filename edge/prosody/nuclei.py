@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage, signal
 
-from edge.prosody.frames import HOP_S, frame_power, power_db, runs
+from edge.prosody.frames import HOP_S, power_db, runs
 
 VOWEL_BAND_HZ = (300.0, 2500.0)
 SMOOTH_FRAMES = 5  # intensity smoothing (Hann, 50 ms): one contour hump per syllable
@@ -34,10 +34,9 @@ STEADY_PITCH_ST = 2.0  # … whose pitch stays within this span (semitones) …
 STEADY_LEVEL_DB = 10.0  # … and whose intensity stays within this span (dB): a held vowel fades, a syllable boundary dips deeper
 
 
-def vowel_intensity_db(x: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Smoothed vowel-band intensity contour in dB, one value per 10 ms frame."""
-    sos = signal.butter(2, VOWEL_BAND_HZ, btype="bandpass", fs=sample_rate, output="sos")
-    power = frame_power(signal.sosfilt(sos, x), sample_rate)
+def smoothed_intensity_db(power: np.ndarray) -> np.ndarray:
+    """Smoothed intensity contour in dB from per-frame power of the VOWEL_BAND_HZ band-passed
+    signal (edge.prosody.stream filters it as the audio arrives)."""
     win = signal.windows.hann(SMOOTH_FRAMES + 2)[1:-1]
     return power_db(np.convolve(power, win / win.sum(), mode="same"))
 

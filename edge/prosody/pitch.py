@@ -86,10 +86,10 @@ def track_f0(y: np.ndarray, n_frames: int, analyse_mask: np.ndarray) -> tuple[np
     voiced = (b < VOICING_MAX) & (best > _TAU_MIN) & (best < _TAU_MAX - 1)
     f0[idx[voiced]] = PITCH_RATE / period[voiced]
     aperiodicity[idx] = b
-    return _drop_blips(f0), aperiodicity
+    return drop_blips(f0), aperiodicity
 
 
-def _drop_blips(f0: np.ndarray) -> np.ndarray:
+def drop_blips(f0: np.ndarray) -> np.ndarray:
     r = runs(np.isfinite(f0))
     f0[mask_from_runs(r[r[:, 1] - r[:, 0] < MIN_VOICED_FRAMES], len(f0))] = np.nan
     return f0

@@ -51,7 +51,9 @@ class _Model(BaseModel):
 
 class KeywordCategory(_Model):
     phrases: tuple[str, ...] = Field(min_length=1)
-    threshold: float = Field(0.5, gt=0, lt=1)  # spotter confidence needed to count a hit
+    # spotter confidence needed to count a hit; None: the keyword model's own thresholds,
+    # calibrated per phrase (and per phrase length for phrases added later), precision first
+    threshold: float | None = Field(None, gt=0, lt=1)
 
 
 class Item(_Model):
@@ -125,7 +127,7 @@ class Rubric(_Model):
         return {k: list(c.phrases) for k, c in self.keywords.items()}
 
     def thresholds(self) -> dict[str, float]:
-        return {k: c.threshold for k, c in self.keywords.items()}
+        return {k: c.threshold for k, c in self.keywords.items() if c.threshold is not None}
 
 
 DEFAULT_RUBRIC = "default_rubric.toml"

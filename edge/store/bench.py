@@ -30,7 +30,7 @@ T0 = datetime(2025, 6, 2, 1, 0, tzinfo=timezone.utc)
 
 def _helpers():
     try:
-        from tests.broker import Broker
+        from edge.mqtt.testbroker import Broker
         from tests.postgres import PostgresCluster, postgres_bin
         from tests.storeproc import StoreProcess
     except ImportError:
@@ -118,6 +118,54 @@ def burst(broker_url: str, db_url: str, boxes: int, per_box: int, batch: int, wo
             "ok": rows == distinct == n and expected == got}
 
 
+def run_all(messages_n: int, boxes: int, per_box: int, batch: int, postgres: bool,
+            report=lambda kind, results: None) -> dict:
+    """Sustained and burst runs into SQLite and, when `postgres` and it is installed, PostgreSQL."""
+    Broker, PostgresCluster, postgres_bin, _ = _helpers()
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="callqa-store-bench-") as tmp:
+        work = Path(tmp)
+        cluster = None
+        if postgres and postgres_bin():
+            cluster = PostgresCluster(postgres_bin(), fsync=True).start()  # durable, like SQLite's FULL
+        try:
+            dbs = {"sqlite": lambda name: f"sqlite://{work}/{name}.sqlite"}
+            if cluster:
+                dbs["postgresql"] = lambda name: cluster.new_database()
+            for kind, make in dbs.items():
+                with Broker(work / f"broker-{kind}", extra_conf="max_queued_messages 0\n") as broker:
+                    results[f"{kind}_sustained_1_process"] = sustained(broker.url, make("sustained"), messages_n,
+                                                                       batch, work)
+                with Broker(work / f"broker-{kind}-burst", extra_conf="max_queued_messages 0\n") as broker:
+                    results[f"{kind}_burst_2_processes"] = burst(broker.url, make("burst"), boxes, per_box,
+                                                                 batch, work)
+                report(kind, results)
+        finally:
+            if cluster:
+                cluster.stop()
+    return results
+
+
+def bench_section(ctx) -> list:
+    """`callqa bench`: a smaller ingest run (2 000 scores sustained, 50 boxes x 10 burst)."""
+    from edge.bench import Measure
+    from edge.mqtt.testbroker import mosquitto_binary
+
+    if mosquitto_binary() is None:
+        return [Measure("store", "skipped: mosquitto is not installed (Debian package 'mosquitto')", float("nan"), "-")]
+    out = []
+    postgres = _helpers()[2]() is not None
+    if not postgres:
+        out.append(Measure("store", "PostgreSQL skipped: initdb/postgres not found (Debian package 'postgresql')",
+                           float("nan"), "-"))
+    for name, r in run_all(2000, 50, 10, 500, postgres).items():
+        kind, run = name.split("_", 1)
+        lost = f", lost {r['lost']}, duplicated {r['duplicated']}" if "lost" in r else ""
+        out.append(Measure("store", f"{kind}: {run.replace('_', ' ')} ({'ok' if r['ok'] else 'FAILED'}{lost})",
+                           float(r["msgs_per_s"] or 0), "msg/s", f"{r['stored']} of {r['messages']} stored"))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m edge.store.bench", description=__doc__.splitlines()[0])
     p.add_argument("--messages", type=int, default=5000, help="scores for the sustained-rate runs")
@@ -126,29 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=500, help="the store's --batch")
     p.add_argument("--no-postgres", action="store_true")
     args = p.parse_args(argv)
-    Broker, PostgresCluster, postgres_bin, _ = _helpers()
     results = {"machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip(),
                "cpus": __import__("os").cpu_count(), "batch": args.batch}
-    with tempfile.TemporaryDirectory(prefix="callqa-store-bench-") as tmp:
-        work = Path(tmp)
-        cluster = None
-        if not args.no_postgres and postgres_bin():
-            cluster = PostgresCluster(postgres_bin(), fsync=True).start()  # durable, like SQLite's FULL
-        try:
-            dbs = {"sqlite": lambda name: f"sqlite://{work}/{name}.sqlite"}
-            if cluster:
-                dbs["postgresql"] = lambda name: cluster.new_database()
-            for kind, make in dbs.items():
-                with Broker(work / f"broker-{kind}", extra_conf="max_queued_messages 0\n") as broker:
-                    results[f"{kind}_sustained_1_process"] = sustained(broker.url, make("sustained"), args.messages,
-                                                                       args.batch, work)
-                with Broker(work / f"broker-{kind}-burst", extra_conf="max_queued_messages 0\n") as broker:
-                    results[f"{kind}_burst_2_processes"] = burst(broker.url, make("burst"), args.boxes, args.per_box,
-                                                                 args.batch, work)
-                print(json.dumps({k: v for k, v in results.items() if k.startswith(kind)}), flush=True)
-        finally:
-            if cluster:
-                cluster.stop()
+    results |= run_all(args.messages, args.boxes, args.per_box, args.batch, not args.no_postgres,
+                       lambda kind, res: print(json.dumps({k: v for k, v in res.items() if k.startswith(kind)}),
+                                               flush=True))
     print(json.dumps(results, indent=2))
     return 0 if all(v.get("ok", True) for v in results.values() if isinstance(v, dict)) else 1
 

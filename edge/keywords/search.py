@@ -1,0 +1,114 @@
+"""Open-vocabulary keyword search over CTC posteriors.
+
+Every keyword is a left-to-right CTC path (unit, optional blank, unit, …) that may start at any
+frame. One Viterbi pass for all keywords at once (their states side by side in one vector)
+finds, for each keyword ending at each frame, the best such path, scored as
+
+    confidence = exp( Σ_frames cost / number of units ),
+    cost = log p(unit) on a unit's frames,
+           log p(blank) − log max_u p(u) on the blanks between units (0 where blank is best),
+
+i.e. the geometric mean of the units' posteriors, where the gaps between them cost only what
+the model heard there instead. 1.0 means every unit was heard with certainty. Paths older than the keyword could
+last are dropped, so scattered units far apart never add up to a phrase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_NEG = -1e30
+MAX_FRAMES_PER_UNIT = 30  # 0.3 s: slow, drawn-out speech still fits, a long pause does not
+
+
+@dataclass(frozen=True)
+class Keyword:
+    phrase: str
+    category: str
+    label_ids: tuple[int, ...]  # model outputs, 1-based (0 is the blank)
+    starts_with_final: bool = False  # a syllable without initial (啊 a, 欧 ou)
+
+
+class KeywordSearch:
+    """Streaming search state for one audio stream. `step` takes consecutive posterior frames."""
+
+    def __init__(self, keywords: list[Keyword], initial_ids: frozenset[int] = frozenset()) -> None:
+        """`initial_ids`: the outputs that are syllable initials. A keyword that starts with a
+        bare final (啊 is just 'a') may only start where the model heard no initial right
+        before it, so 啊 is not found inside every 'ba', 'da', 'na'."""
+        if not keywords:
+            raise ValueError("no keywords to search for")
+        self.keywords = tuple(keywords)
+        # States of each keyword: unit 1, blank, unit 2, blank, …, unit n; all keywords side by side.
+        labels, first, skip_ok, kw_of = [], [], [], []
+        for k, kw in enumerate(keywords):
+            ids = np.array(kw.label_ids)
+            lab = np.zeros(2 * len(ids) - 1, int)
+            lab[0::2] = ids
+            skip = np.zeros(len(lab), bool)
+            # a unit may follow the previous unit directly (skipping the blank) unless both are
+            # the same unit, which CTC can only tell apart with a blank between them
+            skip[2::2] = ids[1:] != ids[:-1]
+            labels.append(lab)
+            first.append(np.arange(len(lab)) == 0)
+            skip_ok.append(skip)
+            kw_of.append(np.full(len(lab), k))
+        labels, kw_of = np.concatenate(labels), np.concatenate(kw_of)
+        self._labels = labels
+        self._first = np.concatenate(first)
+        self._last = np.flatnonzero(np.r_[kw_of[1:] != kw_of[:-1], True])
+        self._is_blank = labels == 0
+        self._kw_of = kw_of
+        n_units = np.array([len(kw.label_ids) for kw in keywords], float)
+        self._n_units = n_units
+        self._max_len = (n_units * MAX_FRAMES_PER_UNIT).astype(int)[kw_of]
+        self._needs_boundary = self._first & np.array([kw.starts_with_final for kw in keywords])[kw_of]
+        self._initial_ids = initial_ids
+        # Predecessors of each state, as offsets back in the state vector with the cost of
+        # taking them (-inf: not allowed): stay, from the blank before, from the unit before.
+        self._pred = np.clip(np.arange(len(labels))[None, :] - np.arange(3)[:, None], 0, None)
+        cost = np.full(self._pred.shape, _NEG)
+        cost[0] = 0.0
+        cost[1, ~self._first] = 0.0
+        cost[2, np.concatenate(skip_ok)] = 0.0
+        self._pred_cost = cost
+        self._entry = np.where(self._first, 0.0, _NEG)  # entering from the filler is free
+        self.reset()
+
+    def reset(self) -> None:
+        n = len(self._labels)
+        self._score = np.full(n, _NEG)
+        self._start = np.zeros(n, int)
+        self._after_initial = False  # was the last non-blank output heard an initial?
+        self.frame = 0  # index of the next frame
+
+    def step(self, log_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """log_probs [n, outputs] → (confidence [n, keywords], start frame [n, keywords]) of
+        the best path of each keyword ending at each of these frames."""
+        rel = log_probs[:, self._labels] - np.where(self._is_blank, log_probs.max(axis=1, keepdims=True), 0.0)
+        conf = np.empty((len(log_probs), len(self.keywords)))
+        starts = np.empty((len(log_probs), len(self.keywords)), int)
+        s, st = self._score, self._start
+        heard = log_probs.argmax(axis=1)
+        cols = np.arange(len(self._labels))
+        for i in range(len(log_probs)):  # frames depend on each other; states are vectorised
+            t = self.frame + i
+            cand = s[self._pred] + self._pred_cost
+            k = cand.argmax(axis=0)
+            best, best_st = cand[k, cols], st[self._pred[k, cols]]
+            entry = self._entry
+            if self._after_initial:
+                entry = np.where(self._needs_boundary, _NEG, entry)
+            if heard[i]:
+                self._after_initial = int(heard[i]) in self._initial_ids
+            enter = entry > best
+            s = np.where(enter, entry, best) + rel[i]
+            st = np.where(enter, t, best_st)
+            s = np.where(t - st >= self._max_len, _NEG, s)
+            conf[i] = np.exp(np.minimum(s[self._last], 0.0) / self._n_units)
+            starts[i] = st[self._last]
+        self._score, self._start = s, st
+        self.frame += len(log_probs)
+        return conf, starts
