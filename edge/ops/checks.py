@@ -61,7 +61,7 @@ def keywords(cfg: Config) -> list[CheckResult]:
     from edge.events import Side
     from edge.scoring.rubric import load_rubric
 
-    fix = "reinstall with scripts/install.sh (the model ships in the package), or correct keywords.model"
+    fix = "reinstall with scripts/install.sh (it puts the model in the venv's share/callqa/models), or correct keywords.model"
     started = time.perf_counter()
     stage = keyword_stage(cfg, load_rubric(cfg.rubric.path), cfg.lines[0].name if cfg.lines else "doctor")
     if stage is None:
@@ -72,7 +72,9 @@ def keywords(cfg: Config) -> list[CheckResult]:
     stage.process(Side.AGENT, noise, rate, 0.0)
     stage.flush(Side.AGENT)
     ran = time.perf_counter()
-    where = cfg.keywords.model or "the packaged model"
+    from edge.keywords.model import DEFAULT_MANIFEST
+
+    where = cfg.keywords.model or DEFAULT_MANIFEST
     return [CheckResult("keywords", "pass", f"{where} ({cfg.keywords.runtime}): loaded in {loaded - started:.1f} s, "
                         f"1 s of audio in {1000 * (ran - loaded):.0f} ms")]
 
