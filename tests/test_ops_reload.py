@@ -59,3 +59,18 @@ def test_service_prepares_a_reload_or_refuses_a_broken_rubric_naming_the_key(tmp
     rubric_file.write_text(packaged.read_text().replace("pass_mark = ", "pass_mark = 1", 1))
     with pytest.raises(ConfigError, match="pass_mark"):
         service.prepare_rubric()
+
+
+def test_a_reload_builds_each_line_a_spotter_and_refuses_a_phrase_the_model_cannot_spell(tmp_path):
+    rubric_file = tmp_path / "rubric.toml"
+    packaged = (resources.files("edge.scoring") / "default_rubric.toml").read_text()
+    rubric_file.write_text(packaged)
+    cfg = parse_config({"audio": {"sample_rate": RATE}, "rubric": {"path": str(rubric_file)},
+                        "lines": [{"name": n, "source": "wav", "path": str(tmp_path / "x.wav")} for n in ("seat1", "seat2")]})
+    service = Service(cfg, load_rubric(rubric_file), [])
+    _, stages = service.prepare_rubric()
+    assert sorted(stages) == ["seat1", "seat2"] and stages["seat1"] is not stages["seat2"]
+    assert all(hasattr(stage, "process") for stage in stages.values())
+    rubric_file.write_text(packaged.replace('phrases = ["谢谢", "感谢"]', 'phrases = ["谢谢", "OK啦"]'))
+    with pytest.raises(ConfigError, match="thanks"):
+        service.prepare_rubric()
