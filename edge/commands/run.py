@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 from pathlib import Path
-
-log = logging.getLogger(__name__)
-
 
 def add_arguments(p) -> None:
     p.add_argument("--config", type=Path, required=True, help="box config TOML")
