@@ -6,6 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
+
 def add_arguments(p) -> None:
     p.add_argument("--config", type=Path, required=True, help="box config TOML")
 
