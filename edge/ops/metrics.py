@@ -1,7 +1,7 @@
 """What a site's monitoring can scrape: Prometheus text on a loopback HTTP port.
 
 Lines live, audio processed and its real-time factor, calls scored, alerts raised, outbox
-depth and dropped messages. Gauges that already live elsewhere (Health, the outbox) are read
+depth and dropped messages. (Capture overflows are only logged, by the capture source.) Gauges that already live elsewhere (Health, the outbox) are read
 at scrape time through a collector, so there is one source of truth and nothing to keep in step.
 """
 
@@ -67,10 +67,8 @@ class BoxMetrics(ScoreSink):
         self.registry.register(_Fixed(info))
         self.calls_scored = Counter("callqa_calls_scored", "Calls scored and handed to the outbox", ["line"], registry=self.registry)
         self.alerts = Counter("callqa_alerts", "Live alerts raised", ["line", "severity"], registry=self.registry)
-        self.frames_dropped = Counter("callqa_audio_dropped_seconds", "Audio lost before processing (input overflow, device lost)", ["line"], registry=self.registry)
         for line in health.lines:  # export zeros from the start so rates work from the first scrape
             self.calls_scored.labels(line)
-            self.frames_dropped.labels(line)
 
     def watch_outbox(self, depth: Callable[[], int], dropped: Callable[[], int]) -> None:
         self._live.outbox_depth = depth
@@ -81,9 +79,6 @@ class BoxMetrics(ScoreSink):
 
     def on_alert(self, alert: Alert) -> None:
         self.alerts.labels(alert.line, alert.severity).inc()
-
-    def audio_dropped(self, line: str, seconds: float) -> None:
-        self.frames_dropped.labels(line).inc(seconds)
 
     def serve(self, bind: str, port: int):
         """Start the HTTP endpoint (a daemon thread); returns the server for shutdown."""
