@@ -1,8 +1,9 @@
 """What a site's monitoring can scrape: Prometheus text on a loopback HTTP port.
 
 Lines live, audio processed and its real-time factor, calls scored, alerts raised, outbox
-depth and dropped messages. (Capture overflows are only logged, by the capture source.) Gauges that already live elsewhere (Health, the outbox) are read
-at scrape time through a collector, so there is one source of truth and nothing to keep in step.
+depth and dropped messages (capture overflows are only logged, by the capture source).
+Gauges that already live elsewhere (Health, the outbox) are read at scrape time through a
+collector, so there is one source of truth and nothing to keep in step.
 """
 
 from __future__ import annotations
