@@ -118,8 +118,11 @@ if [ -z "$ROOT" ] && [ "$(id -u)" != 0 ]; then
     die "run as root (sudo), or use --root DIR for an install without root"
 fi
 [ -e "$SOURCE" ] || die "--from $SOURCE: no such checkout or wheel"
+UNIT_TEMPLATE="$SCRIPT_DIR/../systemd/callqa.service"
+[ -f "$UNIT_TEMPLATE" ] || die "$UNIT_TEMPLATE missing: keep scripts/ and systemd/ of the release together"
 if [ -z "$ROOT" ] && [ "$APT" = 1 ]; then
     say "installing Debian packages: python3-venv libportaudio2 alsa-utils"
+    apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         python3-venv libportaudio2 alsa-utils >/dev/null
 fi
@@ -277,7 +280,7 @@ own 640 root:callqa "$CONFIG"
 # --- the service ---------------------------------------------------------------------------
 mkdir -p "$UNIT_DIR"
 sed -e "s#/opt/callqa#$PREFIX#g" -e "s#/etc/callqa#$CONF_DIR#g" \
-    "$SCRIPT_DIR/../systemd/callqa.service" >"$UNIT_DIR/callqa.service.new"
+    "$UNIT_TEMPLATE" >"$UNIT_DIR/callqa.service.new"
 chmod 644 "$UNIT_DIR/callqa.service.new"
 mv "$UNIT_DIR/callqa.service.new" "$UNIT_DIR/callqa.service"
 if [ -n "$ROOT" ]; then
