@@ -132,7 +132,7 @@ class OpsConfig(_Section):
 
     stall_s: float = Field(15.0, gt=0)  # no block processed this long: stalled, watchdog ping withheld
     metrics_bind: str = "127.0.0.1"  # loopback: the site's node exporter or a tunnel scrapes it
-    metrics_port: int | None = Field(9817, ge=1, le=65535)  # None: no metrics endpoint
+    metrics_port: int = Field(9817, ge=0, le=65535)  # 0: no metrics endpoint
     min_free_mb: int = Field(200, ge=1)  # `callqa doctor` fails below this free space for the outbox
 
 

@@ -65,7 +65,7 @@ def systemd(tmp_path, monkeypatch):
 def two_line_config(**ops):
     return parse_config({
         "lines": [{"name": "seat1", "source": "wav", "path": "a.wav"}, {"name": "seat2", "source": "wav", "path": "b.wav"}],
-        "ops": {"stall_s": 0.3, "metrics_port": None, **ops},
+        "ops": {"stall_s": 0.3, "metrics_port": 0, **ops},
     })
 
 

@@ -38,7 +38,7 @@ class ServiceRuntime:
         self._server = None
 
     def __enter__(self) -> "ServiceRuntime":
-        if self.cfg.ops.metrics_port is not None:
+        if self.cfg.ops.metrics_port:
             try:
                 self._server = self.metrics.serve(self.cfg.ops.metrics_bind, self.cfg.ops.metrics_port)
             except OSError as e:
