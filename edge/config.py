@@ -156,6 +156,15 @@ class LightBridgeConfig(_Section):
         return v
 
 
+class OpsConfig(_Section):
+    """Running as a service: when a line counts as stalled, where metrics are served."""
+
+    stall_s: float = Field(15.0, gt=0)  # no block processed this long: stalled, watchdog ping withheld
+    metrics_bind: str = "127.0.0.1"  # loopback: the site's node exporter or a tunnel scrapes it
+    metrics_port: int = Field(9817, ge=0, le=65535)  # 0: no metrics endpoint
+    min_free_mb: int = Field(200, ge=1)  # `callqa doctor` fails below this free space for the outbox
+
+
 class Config(_Section):
     box: BoxConfig = BoxConfig()
     audio: AudioConfig = AudioConfig()
@@ -167,6 +176,9 @@ class Config(_Section):
     outbox: OutboxConfig = OutboxConfig()
     rubric: RubricConfig = RubricConfig()
     light_bridge: LightBridgeConfig | None = None
+
+
+    ops: OpsConfig = OpsConfig()
 
     @model_validator(mode="after")
     def _unique_lines(self) -> "Config":
