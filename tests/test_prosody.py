@@ -98,7 +98,7 @@ def test_breathy_voice_speech_rate_within_15_percent(seed):
 
 @pytest.mark.slow
 def test_speech_rate_within_15_percent_on_sixty_random_calls_at_both_rates():
-    """Seeds 800-859, 8 and 16 kHz (240 sides; 3 min here). Measured: 238 within 15 %, median
+    """Seeds 800-859, 8 and 16 kHz (240 sides; 25 s here). Measured: 238 within 15 %, median
     error 0.1 %, worst 15.5 % (RicishayMax, seed 816: 22 nuclei for 26 syllables, merged peaks)."""
     found = _rate_errors(range(800, 860), [8000, 16000])
     errors = np.abs([e for e, _ in found])
