@@ -17,6 +17,10 @@ from edge.config import ConfigError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "config": ("edge.commands.config", "check the box's config and rubric, or write a new config"),
+    "devices": ("edge.commands.devices", "list the audio input devices"),
+    "levels": ("edge.commands.levels", "live per-channel level meter for a line"),
+    "doctor": ("edge.commands.doctor", "check everything the box needs; says how to fix what fails"),
     "score": ("edge.commands.score", "score recorded calls: one CallScore per call as JSON Lines on stdout"),
     "run": ("edge.commands.run", "the service loop: score every call on every configured line, live"),
     "bench": ("edge.commands.bench", "real-time factor per stage for a stereo line, lines per core, peak memory"),
@@ -24,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "store": ("edge.store.service", "central QA: store every box's scores and alerts from the broker"),
     "report": ("edge.store.report", "central QA: daily, weekly and monthly quality reports from the store"),
     "eval-kws": ("edge.commands.eval_kws", "measure keyword spotting on a manifest of clips (recall, false alarms/h, DET)"),
+    "light-bridge": ("edge.commands.light_bridge", "mirror the seat group's desk light onto a WLED or Tasmota lamp"),
 }
 
 

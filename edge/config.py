@@ -127,6 +127,44 @@ class RubricConfig(_Section):
     path: Path | None = None  # None: the rubric shipped in the package
 
 
+class LightBridgeConfig(_Section):
+    """Mirror the seat group's desk light onto an off-the-shelf WLED or Tasmota lamp, through
+    the lamp's own MQTT command topics on the same broker."""
+
+    kind: Literal["wled", "tasmota"]
+    # WLED: its MQTT device topic (e.g. "wled/desk-g1"); Tasmota: its %topic% (e.g. "desk_g1").
+    topic: str
+    brightness: int = Field(128, ge=1, le=255)
+    clear: Literal["green", "off"] = "green"  # what the lamp shows when no alert is open
+    max_alert_s: int = Field(900, ge=10, le=86400)  # no alert stays on longer, whatever it says
+    # The bridge's own broker account (read the group's lights, write the lamp's topics);
+    # unset: the box's mqtt.username / mqtt.password_file.
+    username: str | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _credentials(self) -> "LightBridgeConfig":
+        if self.password_file is not None and not self.username:
+            raise ValueError("password_file is set but username is not")
+        return self
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        if not v or v.startswith("/") or v.endswith("/") or any(c in v for c in "+#\x00 "):
+            raise ValueError("must be an MQTT topic without wildcards, spaces or a leading/trailing '/'")
+        return v
+
+
+class OpsConfig(_Section):
+    """Running as a service: when a line counts as stalled, where metrics are served."""
+
+    stall_s: float = Field(15.0, gt=0)  # no block processed this long: stalled, watchdog ping withheld
+    metrics_bind: str = "127.0.0.1"  # loopback: the site's node exporter or a tunnel scrapes it
+    metrics_port: int = Field(9817, ge=0, le=65535)  # 0: no metrics endpoint
+    min_free_mb: int = Field(200, ge=1)  # `callqa doctor` fails below this free space for the outbox
+
+
 class Config(_Section):
     box: BoxConfig = BoxConfig()
     audio: AudioConfig = AudioConfig()
@@ -137,6 +175,10 @@ class Config(_Section):
     mqtt: MqttConfig = MqttConfig()
     outbox: OutboxConfig = OutboxConfig()
     rubric: RubricConfig = RubricConfig()
+    light_bridge: LightBridgeConfig | None = None
+
+
+    ops: OpsConfig = OpsConfig()
 
     @model_validator(mode="after")
     def _unique_lines(self) -> "Config":

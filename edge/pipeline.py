@@ -80,11 +80,10 @@ class LinePipeline:
     def __init__(self, line: str, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink],
                  epoch: datetime | None = None, keywords: KeywordStage | None = None,
                  call_numbers: Iterator[int] | None = None):
-        self.line, self.cfg, self.rubric = line, cfg, rubric
+        self.line, self.cfg = line, cfg
         self.sinks = list(sinks)
         self.rate = cfg.audio.sample_rate
         self.epoch = epoch or datetime.now(timezone.utc)  # wall time of stream time 0
-        self.keywords = keywords
         self.vads = {side: SideVad(line, side, self.rate, cfg.audio.frame_ms, cfg.vad) for side in Side}
         apology = rubric.item("apology")
         # the customer's raised voice is agitation (rubric item apology) once it lasts min_s
@@ -102,6 +101,17 @@ class LinePipeline:
         # the last part of call ids; shared between pipelines that score into one stream
         self._call_numbers = call_numbers or itertools.count(1)
         self._hits: list[KeywordHit] = []  # the line's keyword hits not yet given to a call
+        self._use_rubric(rubric, keywords)
+        self._next_rubric: tuple[Rubric, KeywordStage | None] | None = None
+
+    def replace_rubric(self, rubric: Rubric, keywords: KeywordStage | None) -> None:
+        """A reloaded rubric (and its spotter), taken up between calls: the call in progress,
+        and speech that may open the next one, stay with the rubric they started under.
+        Safe to call from another thread (one reference is swapped)."""
+        self._next_rubric = (rubric, keywords)
+
+    def _use_rubric(self, rubric: Rubric, keywords: KeywordStage | None) -> None:
+        self.rubric, self.keywords = rubric, keywords
         self.dead_air_item = rubric.item("dead_air")
         self.dead_air_min_s = self.dead_air_item.min_s if self.dead_air_item else DEFAULT_DEAD_AIR_S
 
@@ -135,6 +145,10 @@ class LinePipeline:
 
     def _frame(self, frame: Frame) -> list[ScoredCall]:
         self._mono = frame.customer is None
+        if self._next_rubric is not None and self._call is None and all(
+                v.speaking_since is None for v in self.vads.values()):
+            self._use_rubric(*self._next_rubric)
+            self._next_rubric = None
         end = frame.t + frame.duration
         done: list[ScoredCall] = []
         due = [b for b in self._pending_boundaries if b.t <= end]

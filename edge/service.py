@@ -18,11 +18,11 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Callable, Iterator, Sequence
 
-from edge.commands.common import line_pipeline
+from edge.commands.common import keyword_stage, line_pipeline
 from edge.config import Config, LineConfig
 from edge.events import CallBoundary, ScoreSink
-from edge.pipeline import Health, LinePipeline, run_source
-from edge.scoring.rubric import Rubric
+from edge.pipeline import Health, KeywordStage, LinePipeline, run_source
+from edge.scoring.rubric import Rubric, load_rubric
 from edge.sources import SourceEnd, SourceError, SourceItem
 from edge.sources.capture import InputDevice, LineTap, SoundDevice, capture_frames
 from edge.sources.replay import replay_source
@@ -58,6 +58,20 @@ class Service:
         if boundary.line not in self._cti:
             raise KeyError(f"no line named {boundary.line!r} is configured")
         self._cti[boundary.line].put(boundary)
+
+    def prepare_rubric(self) -> tuple[Rubric, dict[str, KeywordStage | None]]:
+        """Re-read the rubric file and build each line's spotter for its phrase lists; raises
+        ConfigError (naming file and key, or the phrase) before anything changes."""
+        rubric = load_rubric(self.cfg.rubric.path)
+        return rubric, {line.name: keyword_stage(self.cfg, rubric, line.name) for line in self.cfg.lines}
+
+    def replace_rubric(self, prepared: tuple[Rubric, dict[str, KeywordStage | None]]) -> None:
+        """SIGHUP's reloaded rubric: each line takes it up between calls (LinePipeline.replace_rubric);
+        a line whose pipeline starts later (device back) starts with it."""
+        rubric, stages = prepared
+        self.rubric = rubric
+        for line, pipeline in list(self._pipelines.items()):
+            pipeline.replace_rubric(rubric, stages[line])
 
     def stream_time(self, line: str) -> float:
         """The line's stream clock now (0.0 before its audio starts)."""

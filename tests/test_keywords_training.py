@@ -4,7 +4,6 @@ runs end to end at toy scale."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path

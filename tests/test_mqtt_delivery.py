@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 
 from edge.mqtt.messages import BoxId
 from edge.mqtt.sink import MqttSink

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 import subprocess
 import time
@@ -11,10 +10,6 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.config import ConfigError
@@ -24,6 +19,7 @@ from edge.mqtt.sink import MqttSink
 from edge.mqtt.synthetic import synthetic_score
 from tests.broker import Broker, free_port
 from tests.mqtt_helpers import Collector, box_config
+from tests.tls import make_pki
 
 REPO = Path(__file__).resolve().parent.parent
 SITE_ACL = REPO / "scripts" / "mosquitto" / "callqa.acl"
@@ -129,38 +125,8 @@ def test_box_configured_with_another_box_id_is_refused_and_keeps_its_scores(tmp_
         sink.close(drain_s=0)
 
 
-def _cert(subject: str, key, issuer_cert=None, issuer_key=None, ca: bool = False, server: bool = False):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (x509.CertificateBuilder().subject_name(name)
-               .issuer_name(issuer_cert.subject if issuer_cert else name)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if server:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-    return builder.sign(issuer_key or key, hashes.SHA256())
-
-
-def _write_pem(path: Path, cert=None, key=None) -> Path:
-    if cert is not None:
-        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    else:
-        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-        path.chmod(0o600)
-    return path
-
-
 def test_box_publishes_over_tls_with_a_client_certificate(tmp_path):
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _cert("callqa test CA", ca_key, ca=True)
-    files = {"ca": _write_pem(tmp_path / "ca.crt", cert=ca)}
-    for who in ("broker", "box"):
-        key = ec.generate_private_key(ec.SECP256R1())
-        files[f"{who}.key"] = _write_pem(tmp_path / f"{who}.key", key=key)
-        files[f"{who}.crt"] = _write_pem(tmp_path / f"{who}.crt", _cert("localhost" if who == "broker" else "box1", key,
-                                                                         ca, ca_key, server=who == "broker"))
+    files = make_pki(tmp_path)
     tls_port, plain_port = free_port(), free_port()
     conf = (f"per_listener_settings true\n"
             f"listener {tls_port} 127.0.0.1\nallow_anonymous true\ncafile {files['ca']}\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from edge.mqtt.messages import BoxId, Envelope
@@ -19,11 +18,12 @@ def test_watch_prints_scores_and_alerts_and_flags_invalid_payloads(broker):
     watch = subprocess.Popen([sys.executable, "-m", "edge", "watch", "--broker", broker.url, "--site", "hq",
                               "--count", "4", "--timeout", "20"],
                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+                             env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"})
     box = BoxId("hq", "g1", "box1")
     topics = Topics("callqa/v1", "hq", "g1", "box1")
     pub = Collector(broker.port, "unused/#")
-    time.sleep(1.5)  # let watch subscribe
+    first = watch.stdout.readline()  # printed once the broker has granted the subscription
+    assert first.startswith("watching callqa/v1/hq/+/#"), first + watch.stderr.read()
     broken = synthetic_score(box, "l1", 2)
     del broken["metrics"]
     messages = [
@@ -38,7 +38,7 @@ def test_watch_prints_scores_and_alerts_and_flags_invalid_payloads(broker):
     out, err = watch.communicate(timeout=30)
     pub.close()
     assert watch.returncode == 0, err
-    lines = out.splitlines()
+    lines = [first.rstrip("\n")] + out.splitlines()
     assert any(l.startswith("score") and "box1-l1-000001 95.0/100.0 passed" in l for l in lines), out
     assert any(l.startswith("alert") and "forbidden phrase 不知道" in l for l in lines), out
     assert "INVALID hq/g1/box1/score/l1" in out and "body: 'metrics' is a required property" in out, out

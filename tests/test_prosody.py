@@ -73,9 +73,39 @@ def test_speech_rate_within_15_percent_of_the_generators_truth():
             _, p = _side(pcm, truth, side)
             errors.append(p.speech_rate_sps / truth["speech_rate_sps"][side] - 1)
     errors = np.abs(errors)
-    # espeak's breathy variants (m8) lose syllables to the periodicity test: allow one side in eight
-    assert np.mean(errors <= 0.15) >= 0.85, np.round(errors, 2)
-    assert np.median(errors) < 0.05
+    assert np.all(errors <= 0.15), np.round(errors, 2)
+    assert np.median(errors) < 0.02
+
+
+def _rate_errors(seeds, rates, **overrides):
+    """(relative speech-rate error, side's voice variant) for each side of random calls."""
+    out = []
+    for seed in seeds:
+        for rate in rates:
+            pcm, truth = generate_call("random", rate, seed=seed, **overrides)
+            for side in SIDES if not overrides else ["agent"]:
+                _, p = _side(pcm, truth, side)
+                out.append((p.speech_rate_sps / truth["speech_rate_sps"][side] - 1, truth["voices"][side]["variant"]))
+    return out
+
+
+@pytest.mark.parametrize("seed", [802, 853])
+def test_breathy_voice_speech_rate_within_15_percent(seed):
+    # low-pitched m8: most vowels only weakly periodic (these sides measured 20-22 % low before)
+    [(error, _)] = _rate_errors([seed], [8000], agent_voice=synth.Voice("m8", 150 + seed % 50, 25 + seed % 50))
+    assert abs(error) <= 0.15
+
+
+@pytest.mark.slow
+def test_speech_rate_within_15_percent_on_sixty_random_calls_at_both_rates():
+    """Seeds 800-859, 8 and 16 kHz (240 sides; 25 s here). Measured: 238 within 15 %, median
+    error 0.1 %, worst 15.5 % (RicishayMax, seed 816: 22 nuclei for 26 syllables, merged peaks)."""
+    found = _rate_errors(range(800, 860), [8000, 16000])
+    errors = np.abs([e for e, _ in found])
+    print(f"within 15 %: {np.mean(errors <= 0.15):.1%}, median {np.median(errors):.1%}, worst {errors.max():.1%}, "
+          f"failing: {sorted({v for e, v in found if abs(e) > 0.15})}")
+    assert np.mean(errors <= 0.15) >= 0.99
+    assert np.median(errors) < 0.01 and errors.max() < 0.2
 
 
 def test_fast_agent_measures_faster_than_calm_agent():

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.config import VadConfig
+from edge.metrics import ConversationMetrics, conversation_metrics
 from edge.events import Side
 from edge.vad import SideVad
 
@@ -49,3 +50,27 @@ def vad_segments(pcm: np.ndarray, rate: int, side: str, cfg: VadConfig = VadConf
         segs += vad.process(np.ascontiguousarray(pcm[i : i + n, ch]), i / rate)
     segs += vad.flush()
     return [(s.start, s.end) for s in segs]
+
+
+@dataclass(frozen=True)
+class MeasuredCall:
+    """What the box measured on one generated call, in the generator's time (call audio start)."""
+
+    agent: list[tuple[float, float]]
+    customer: list[tuple[float, float]]
+    metrics: ConversationMetrics  # times relative to `start`, the first speech, as the box reports them
+    start: float
+
+    def events(self, name: str) -> list[tuple[float, float]]:
+        """The metric's events (overtalk, dead_air, interruptions) in the generator's time."""
+        return [(s + self.start, e + self.start) for s, e in getattr(self.metrics, name).events]
+
+
+def measure_call(pcm: np.ndarray, rate: int, dead_air_s: float) -> MeasuredCall:
+    """Both sides' VAD segments and the conversation metrics of a generated call; the call
+    runs from its first to its last speech, as the box's call tracker sees it."""
+    agent, customer = vad_segments(pcm, rate, "agent"), vad_segments(pcm, rate, "customer")
+    start = min(s for s, _ in agent + customer)
+    end = max(e for _, e in agent + customer)
+    rel = lambda segs: [(s - start, e - start) for s, e in segs]  # noqa: E731
+    return MeasuredCall(agent, customer, conversation_metrics(rel(agent), rel(customer), end - start, dead_air_s), start)

@@ -80,8 +80,15 @@ def run(args: argparse.Namespace) -> int:
         if reason_code.is_failure:
             console.print(f"[red]broker {address.host}:{address.port} refused the connection: {reason_code}[/]")
             return
-        console.print(f"[dim]watching {topic} on {address.host}:{address.port}[/]")
         c.subscribe(topic, qos=1)
+
+    def on_subscribe(c, userdata, mid, reason_codes, properties):
+        # Said only once the broker has granted the subscription: an ACL refusal is visible.
+        if any(rc.is_failure for rc in reason_codes):
+            console.print(f"[red]broker refused the subscription to {topic}: {reason_codes[0]}[/]")
+            done.set()
+            return
+        console.print(f"[dim]watching {topic} on {address.host}:{address.port}[/]")
 
     def on_message(c, userdata, msg):
         nonlocal seen
@@ -91,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             done.set()
 
     client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
     client.on_message = on_message
     client.on_connect_fail = lambda c, u: console.print(
         f"[yellow]cannot reach {address.host}:{address.port}; retrying[/]")

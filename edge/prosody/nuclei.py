@@ -12,6 +12,14 @@ the vowel band (300–2500 Hz), where Mandarin's nasal and lateral onsets dip cl
 the vowels, and the minimum dip is 3 dB; "voiced" means periodic (aperiodicity < 0.5) within
 20 ms of the peak, since the pitch tracker's stricter voicing misses creaky syllable ends.
 With broadband intensity, 2 dB and F0-at-peak the error on generated calls was 20–40 %.
+
+Breathy voices (espeak's m8 at low pitch) have vowels whose aperiodicity sits at 0.5–0.8, so
+the periodicity test alone dropped up to a third of their nuclei (speech rate 20–25 % low). A
+peak standing BREATHY_MIN_DIP_DB above both neighbouring dips is a vowel, not a split inside
+one syllable (those dip 3–7 dB), so it is voiced when merely weakly periodic. Limits chosen
+on seeds 700–739; on seeds 800–859 (random scenario, 8 and 16 kHz) with m8 forced as the
+agent, sides within 15 % of the truth went 92 % -> 97 %, worst error 22 % -> 18 % (what is
+left over-counts: split peaks). The random voices' sides: 98.3 % -> 99.2 %.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ SILENCE_BELOW_TOP_DB = 25.0  # de Jong & Wempe: peaks more than 25 dB under the 
 MIN_DIP_DB = 3.0  # dip on both sides of a nucleus
 PERIODIC_MAX = 0.5  # aperiodicity at or near a nucleus
 PERIODIC_NEAR_FRAMES = 2
+BREATHY_MIN_DIP_DB = 12.0  # a peak this far above both dips is a nucleus even when only weakly periodic …
+BREATHY_PERIODIC_MAX = 0.7  # … (aperiodicity under this; YIN gives noise about 1)
 
 DRAWN_MIN_S = 0.6  # a held syllable this long is drawn out (拖音)
 STEADY_WINDOW_S = 0.25  # steadiness is judged over windows this long …
@@ -42,14 +52,17 @@ def smoothed_intensity_db(power: np.ndarray) -> np.ndarray:
 
 
 def syllable_nuclei(intensity: np.ndarray, aperiodicity: np.ndarray, speech: np.ndarray) -> np.ndarray:
-    """Frame indices of syllable nuclei: periodic, prominent intensity peaks inside speech."""
+    """Frame indices of syllable nuclei: intensity peaks inside speech that are periodic, or
+    weakly periodic and very prominent (breathy vowels)."""
     if not speech.any():
         return np.zeros(0, int)
     contour = np.where(speech, intensity, intensity[speech].min())
     floor = np.percentile(intensity[speech], 99) - SILENCE_BELOW_TOP_DB
-    peaks, _ = signal.find_peaks(contour, height=floor, prominence=MIN_DIP_DB)
-    near = ndimage.minimum_filter1d(np.nan_to_num(aperiodicity, nan=1.0), 2 * PERIODIC_NEAR_FRAMES + 1)
-    return peaks[(near[peaks] < PERIODIC_MAX) & speech[peaks]]
+    peaks, props = signal.find_peaks(contour, height=floor, prominence=MIN_DIP_DB)
+    near = ndimage.minimum_filter1d(np.nan_to_num(aperiodicity, nan=1.0), 2 * PERIODIC_NEAR_FRAMES + 1)[peaks]
+    breathy = (props["prominences"] >= BREATHY_MIN_DIP_DB) & (near < BREATHY_PERIODIC_MAX)
+    voiced = (near < PERIODIC_MAX) | breathy
+    return peaks[voiced & speech[peaks]]
 
 
 def drawn_out(f0: np.ndarray, intensity: np.ndarray) -> np.ndarray:
