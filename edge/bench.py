@@ -19,7 +19,8 @@ import numpy as np
 from edge.config import Config
 
 # Modules that add bench sections; each exposes bench_section(ctx) -> list[Measure]. A section
-# that needs a program that is not installed returns one Measure saying so (value NaN).
+# that needs a program that is not installed returns one Measure saying so (value NaN); one whose
+# module cannot be imported (an optional dependency absent) is reported the same way by run_sections.
 SECTION_MODULES: tuple[str, ...] = (
     "edge.bench_pipeline",
     "edge.keywords.bench",  # the keyword spotter per channel, both runtimes, int8 and float
@@ -68,8 +69,18 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
+def skipped(section: str, why: str) -> Measure:
+    """The one line a section reports when it cannot run here (NaN: no value measured)."""
+    return Measure(section, f"skipped: {why}", float("nan"), "-")
+
+
 def run_sections(ctx: BenchContext, modules: tuple[str, ...] = SECTION_MODULES) -> list[Measure]:
     out: list[Measure] = []
     for name in modules:
-        out += importlib.import_module(name).bench_section(ctx)
+        try:
+            module = importlib.import_module(name)
+        except ImportError as e:  # a box without the optional extra still benches the rest
+            out.append(skipped(name, f"cannot import {name} ({e})"))
+            continue
+        out += module.bench_section(ctx)
     return out

@@ -31,7 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from scipy.io import wavfile
 
-from edge.bench import BenchContext, Measure
+from edge.bench import BenchContext, Measure, skipped
 from edge.config import ChannelMap, Config, parse_config
 from edge.mqtt.client import parse_broker_url
 from edge.mqtt.messages import BoxId, parse_iso, validation_errors
@@ -192,7 +192,7 @@ def bench_section(ctx: BenchContext) -> list[Measure]:
     """`callqa bench`: 8 lines replay 8 generated calls each through one box into a local
     Mosquitto; losses, order, messages per second and end-to-end delay."""
     if mosquitto_binary() is None:
-        return [Measure("mqtt", "skipped: mosquitto is not installed (Debian package 'mosquitto')", float("nan"), "-")]
+        return [skipped("mqtt", "mosquitto is not installed (Debian package 'mosquitto')")]
     from scripts.gencall import generate_call  # the bench runs from a checkout (edge/commands/bench.py)
 
     with tempfile.TemporaryDirectory(prefix="callqa-mqtt-bench-") as tmp:

@@ -1,7 +1,7 @@
-"""Ingest bench for the central QA store: `python3 -m edge.store.bench` from a repository checkout.
+"""Ingest bench for the central QA store: `python3 -m edge.store.bench`.
 
-Uses a real Mosquitto and, for PostgreSQL, a throwaway local cluster (the test helpers start
-both), and real `callqa store` processes:
+Uses a real Mosquitto and, for PostgreSQL, a throwaway local cluster (edge/mqtt/testbroker.py
+and edge/store/testdb.py start them), and real `callqa store` processes:
 
 - sustained rate: N scores are queued on the broker for a store's persistent session while it
   is stopped, then the store is started and drains them; the rate is measured between the
@@ -13,29 +13,22 @@ both), and real `callqa store` processes:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
-import sys
 import tempfile
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from edge.mqtt.testbroker import Broker, mosquitto_binary
 from edge.store.db import open_database
 from edge.store.simulate import make_callscore, publish_from_boxes, score_message
+from edge.store.testdb import PostgresCluster, postgres_bin
+from edge.store.testproc import StoreProcess
 
 T0 = datetime(2025, 6, 2, 1, 0, tzinfo=timezone.utc)
-
-
-def _helpers():
-    try:
-        from edge.mqtt.testbroker import Broker
-        from tests.postgres import PostgresCluster, postgres_bin
-        from tests.storeproc import StoreProcess
-    except ImportError:
-        sys.exit("callqa store bench: run from the repository root (it uses tests/broker.py and tests/postgres.py)")
-    return Broker, PostgresCluster, postgres_bin, StoreProcess
 
 
 def messages(boxes: int, per_box: int) -> dict[str, list[tuple[str, bytes]]]:
@@ -79,7 +72,6 @@ def rate(rows: int, seconds: float) -> int | None:
 
 
 def sustained(broker_url: str, db_url: str, n: int, batch: int, workdir: Path) -> dict:
-    StoreProcess = _helpers()[3]
     store = StoreProcess(broker_url, db_url, "bench-sustained", workdir, batch=batch).start()
     store.stop()  # session and subscription now exist on the broker; the backlog queues there
     publish_from_boxes(broker_url, messages(boxes=20, per_box=n // 20))
@@ -92,7 +84,6 @@ def sustained(broker_url: str, db_url: str, n: int, batch: int, workdir: Path) -
 
 
 def burst(broker_url: str, db_url: str, boxes: int, per_box: int, batch: int, workdir: Path) -> dict:
-    StoreProcess = _helpers()[3]
     n = boxes * per_box
     stores = [StoreProcess(broker_url, db_url, f"bench-burst-{i}", workdir, batch=batch).start() for i in range(2)]
     published = messages(boxes, per_box)
@@ -121,12 +112,11 @@ def burst(broker_url: str, db_url: str, boxes: int, per_box: int, batch: int, wo
 def run_all(messages_n: int, boxes: int, per_box: int, batch: int, postgres: bool,
             report=lambda kind, results: None) -> dict:
     """Sustained and burst runs into SQLite and, when `postgres` and it is installed, PostgreSQL."""
-    Broker, PostgresCluster, postgres_bin, _ = _helpers()
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="callqa-store-bench-") as tmp:
         work = Path(tmp)
         cluster = None
-        if postgres and postgres_bin():
+        if postgres and postgres_skip_reason() is None:
             cluster = PostgresCluster(postgres_bin(), fsync=True).start()  # durable, like SQLite's FULL
         try:
             dbs = {"sqlite": lambda name: f"sqlite://{work}/{name}.sqlite"}
@@ -146,19 +136,26 @@ def run_all(messages_n: int, boxes: int, per_box: int, batch: int, postgres: boo
     return results
 
 
+def postgres_skip_reason() -> str | None:
+    """Why the PostgreSQL runs cannot happen here, or None when they can."""
+    if postgres_bin() is None:
+        return "initdb/postgres not found (Debian package 'postgresql')"
+    if importlib.util.find_spec("psycopg") is None:
+        return "the psycopg driver is not installed (pip install 'callqa-edge[store]')"
+    return None
+
+
 def bench_section(ctx) -> list:
     """`callqa bench`: a smaller ingest run (2 000 scores sustained, 50 boxes x 10 burst)."""
-    from edge.bench import Measure
-    from edge.mqtt.testbroker import mosquitto_binary
+    from edge.bench import Measure, skipped
 
     if mosquitto_binary() is None:
-        return [Measure("store", "skipped: mosquitto is not installed (Debian package 'mosquitto')", float("nan"), "-")]
+        return [skipped("store", "mosquitto is not installed (Debian package 'mosquitto')")]
     out = []
-    postgres = _helpers()[2]() is not None
-    if not postgres:
-        out.append(Measure("store", "PostgreSQL skipped: initdb/postgres not found (Debian package 'postgresql')",
-                           float("nan"), "-"))
-    for name, r in run_all(2000, 50, 10, 500, postgres).items():
+    skip_postgres = postgres_skip_reason()
+    if skip_postgres:
+        out.append(Measure("store", f"PostgreSQL skipped: {skip_postgres}", float("nan"), "-"))
+    for name, r in run_all(2000, 50, 10, 500, not skip_postgres).items():
         kind, run = name.split("_", 1)
         lost = f", lost {r['lost']}, duplicated {r['duplicated']}" if "lost" in r else ""
         out.append(Measure("store", f"{kind}: {run.replace('_', ' ')} ({'ok' if r['ok'] else 'FAILED'}{lost})",
