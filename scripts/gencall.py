@@ -469,7 +469,18 @@ def _upset_customer(rng, apology: bool) -> tuple[Turn, ...]:
             Turn("agent", str(rng.choice(_APOLOGIES)) if apology else "请您稍等，我帮您查一下", 0.6),
             Turn("customer", "那你快点", 0.6),
         ]
-    return (*turns, Turn("agent", str(rng.choice(_CLOSINGS)), 0.5))
+    # the call goes on past the apology item's window (20 s after the last outburst), as the
+    # box alerts an unanswered outburst only once the window is over
+    return (
+        *turns,
+        Turn("agent", "系统显示您的线路有故障，我们会在二十四小时内派人上门修好", 1.5),
+        Turn("customer", "好吧，那我等你们的电话", 0.6),
+        Turn("agent", "我已经帮您登记了，维修师傅会提前给您打电话", 0.6),
+        Turn("customer", "知道了", 0.5),
+        Turn("agent", "请问您还有其他问题吗", 0.5),
+        Turn("customer", "没有了", 0.6),
+        Turn("agent", str(rng.choice(_CLOSINGS)), 0.5),
+    )
 
 
 def _fast(rng) -> tuple[Turn, ...]:
