@@ -446,6 +446,43 @@ def _raised_voice(rng) -> tuple[Turn, ...]:
     )
 
 
+_COMPLAINTS = (
+    "我已经打了三次电话了，你们到底管不管，每次都让我等", "你们的服务太差了，我要投诉你们，马上给我解决",
+    "上个月怎么扣了这么多钱，你们这是乱收费", "宽带断了两天了，你们到底什么时候能修好",
+)
+_APOLOGIES = ("[对不起]，给您添麻烦了", "非常[抱歉]，让您久等了", "[不好意思]，我马上帮您处理")
+
+
+def _upset_customer(rng, apology: bool) -> tuple[Turn, ...]:
+    """The customer raises their voice (+10..15 dB, each outburst >= 2 s) once or twice; with
+    `apology` the agent's next turn opens with an apology phrase, a few seconds after it."""
+    gain = float(rng.uniform(10, 15))
+    outbursts = rng.choice(len(_COMPLAINTS), size=int(rng.integers(1, 3)), replace=False)
+    turns = [
+        Turn("agent", "[您好]，请问有什么可以帮您"),
+        Turn("customer", "我想问一下我的宽带，已经断了两天了", 0.5),  # sets the customer's own level
+    ]
+    for k in outbursts:
+        turns += [
+            Turn("agent", "好的，请问您的手机号码是多少", 0.6),
+            Turn("customer", _COMPLAINTS[k], 0.5, gain_db=gain),
+            Turn("agent", str(rng.choice(_APOLOGIES)) if apology else "请您稍等，我帮您查一下", 0.6),
+            Turn("customer", "那你快点", 0.6),
+        ]
+    # the call goes on past the apology item's window (20 s after the last outburst), as the
+    # box alerts an unanswered outburst only once the window is over
+    return (
+        *turns,
+        Turn("agent", "系统显示您的线路有故障，我们会在二十四小时内派人上门修好", 1.5),
+        Turn("customer", "好吧，那我等你们的电话", 0.6),
+        Turn("agent", "我已经帮您登记了，维修师傅会提前给您打电话", 0.6),
+        Turn("customer", "知道了", 0.5),
+        Turn("agent", "请问您还有其他问题吗", 0.5),
+        Turn("customer", "没有了", 0.6),
+        Turn("agent", str(rng.choice(_CLOSINGS)), 0.5),
+    )
+
+
 def _fast(rng) -> tuple[Turn, ...]:
     speed = int(rng.integers(300, 380))
     return (
@@ -498,6 +535,8 @@ SCENARIOS: dict[str, Callable[[np.random.Generator], tuple[Turn, ...]]] = {
     "rude": _rude,
     "busy": _busy,
     "raised_voice": _raised_voice,
+    "upset_customer": functools.partial(_upset_customer, apology=False),
+    "upset_customer_apology": functools.partial(_upset_customer, apology=True),
     "fast": _fast,
     "drawn_out": _drawn_out,
     "random": _random,

@@ -107,16 +107,17 @@ def test_rude_call_records_forbidden_phrase_and_insult_on_the_agent_side():
         assert act[_frames([p["start"], p["end"]])].mean() > 0.5
 
 
-def test_raised_voice_turns_are_10_to_15_db_above_the_agents_own_level():
-    pcm, truth = generate_call("raised_voice", 8000, seed=4)
-    x = pcm[:, 0].astype(np.float64) / 32768
-    raised = truth["raised_voice"]["agent"]
-    assert len(raised) == 2 and all(e - s >= 1.0 for s, e, _ in raised)
+@pytest.mark.parametrize("name,side,turns,min_s", [("raised_voice", "agent", 2, 1.0), ("upset_customer", "customer", 1, 2.0)])
+def test_raised_voice_turns_are_10_to_15_db_above_the_speakers_own_level(name, side, turns, min_s):
+    pcm, truth = generate_call(name, 8000, seed=4)
+    x = pcm[:, SIDES.index(side)].astype(np.float64) / 32768
+    raised = truth["raised_voice"][side]
+    assert len(raised) == turns and all(e - s >= min_s for s, e, _ in raised)
 
     def level(s, e):
         return 10 * np.log10(np.mean(x[int(s * 8000) : int(e * 8000)] ** 2))
 
-    calm = [seg for seg in truth["segments"]["agent"] if not any(seg[0] == r[0] for r in raised)]
+    calm = [seg for seg in truth["segments"][side] if not any(seg[0] == r[0] for r in raised)]
     calm_db = np.mean([level(*seg) for seg in calm])
     for s, e, gain in raised:
         assert 10 <= gain <= 15

@@ -17,7 +17,8 @@ from edge.pipeline import run_source
 from edge.scoring.rubric import KeywordCategory, load_rubric
 from edge.sinks import CollectingSink
 from edge.sources.wav import Recording, wav_source
-from scripts.gencall import Scenario, Turn, generate_call
+from scripts import synth
+from scripts.gencall import Scenario, Turn, generate_call, scenario
 
 EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 KEYWORD_ITEMS = ("opening_greeting", "closing", "polite_forms", "thanks", "forbidden_phrases")
@@ -79,3 +80,36 @@ def test_a_phrase_added_to_the_rubric_is_detected_without_retraining():
     _, items, alerts = score(scn, 8000, edited)
     assert [h["phrase"] for h in items["forbidden_phrases"]["evidence"]["hits"]] == ["没办法"]
     assert [a.evidence["phrase"] for a in alerts] == ["没办法"]
+
+
+def call_offset(s: dict) -> float:
+    """Where the scored call starts in the generated audio, s (truth times are from the file's start)."""
+    return (datetime.fromisoformat(s["start"].replace("Z", "+00:00")) - EPOCH).total_seconds()
+
+
+def test_an_upset_customer_left_without_apology_lights_one_amber_alert_and_fails_the_item():
+    scn = scenario("upset_customer", 1)
+    s, items, alerts = score(scn, 8000, seed=1)
+    (_, truth) = generate_call(scn, 8000, seed=1)
+    (raised,) = truth["raised_voice"]["customer"]
+    assert raised[1] - raised[0] >= 2.0 and 10 <= raised[2] <= 15
+    (alert,) = alerts
+    assert alert.item == "apology" and alert.severity == "amber"
+    assert abs(alert.t + call_offset(s) - raised[0]) < 1.5  # near the start of the outburst
+    assert items["apology"]["status"] == "failed" and len(items["apology"]["evidence"]["unanswered"]) == 1
+
+
+def test_an_agent_who_apologises_after_the_outburst_passes_the_item_and_lights_nothing():
+    # the agent speaks with the generator's default voice f3 (a training voice of the shipped
+    # model): the spotter misses the apology with seed 2's own agent voice m4. Keyword accuracy
+    # is measured elsewhere (callqa eval-kws); this checks agitation → apology → verdict.
+    scn = scenario("upset_customer_apology", 2, agent_voice=synth.Voice("f3", 175, 55))
+    s, items, alerts = score(scn, 8000, seed=2)
+    (_, truth) = generate_call(scn, 8000, seed=2)
+    (raised,) = truth["raised_voice"]["customer"]
+    apology = [p for p in truth["phrases"] if p["phrase"] in ("对不起", "抱歉", "不好意思")]
+    assert len(apology) == 1 and 0 < apology[0]["start"] - raised[1] < 2.0
+    item = items["apology"]
+    assert item["status"] == "passed" and item["evidence"]["unanswered"] == []
+    assert [h["phrase"] for h in item["evidence"]["hits"]] == [apology[0]["phrase"]]
+    assert not alerts
