@@ -163,6 +163,23 @@ def test_eval_kws_reports_recall_false_alarms_and_det_curve(tmp_path):
     assert report["categories"]["greeting"]["text"]["occurrences"] == 2
     assert report["categories"]["greeting"]["text"]["recall"] >= 0.5
     assert (out / "tiny.png").stat().st_size > 1000
+    assert report["unit_error_rate"] < 0.4 and "unit error rate" in proc.stdout
+
+
+def test_unit_error_rate_tells_voices_the_model_hears_from_speech_it_does_not(tmp_path):
+    from scipy.io import wavfile
+
+    from edge.keywords.evaluate import floor_spotter, spot_clips
+
+    texts = ["您好很高兴为您服务", "我看一下物流信息", "请问还有什么可以帮您"]
+    for i, text in enumerate(texts):
+        wavfile.write(tmp_path / f"c{i}.wav", 8000, said(text))
+    spotter = floor_spotter(KeywordsConfig(), PHRASES)
+    heard = spot_clips(spotter, [(tmp_path / f"c{i}.wav", t) for i, t in enumerate(texts)], 8000, None, 1)
+    wrong_truth = texts[1:] + texts[:1]  # each clip paired with another clip's words
+    misheard = spot_clips(spotter, [(tmp_path / f"c{i}.wav", t) for i, t in enumerate(wrong_truth)], 8000, None, 1)
+    assert heard.units == misheard.units > 40
+    assert heard.unit_error_rate < 0.3 < 0.6 < misheard.unit_error_rate
 
 
 def test_eval_kws_names_a_bad_manifest(tmp_path):

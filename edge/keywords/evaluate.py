@@ -4,7 +4,10 @@ Each clip of the manifest is streamed through a KeywordSpotter as one speech seg
 0.5 s chunks, as the box would), optionally after the headset-line simulation with noise
 types never used in training. A detection counts as correct when its phrase is in the clip's
 transcript (up to as many times as it occurs there), otherwise it is a false alarm. Reported
-per phrase and per category: recall, false alarms per hour of audio, and a DET curve.
+per phrase and per category: recall, false alarms per hour of audio, and a DET curve; and,
+for the model as a whole, its unit error rate: how far its best reading of each clip (blank and
+repeats dropped) is from the transcript's initials and finals, by edit distance. It says how
+well the model hears these voices at all, whatever the phrases and thresholds.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from edge.keywords.manifest import read_manifest, read_wav
 from edge.keywords.model import NEVER
 from edge.keywords.features import FRAME_S
 from edge.keywords.spotter import KeywordSpotter
-from edge.keywords.units import han_only, syllables
+from edge.keywords.units import han_only, syllables, text_units
 
 PHRASES_FILE = Path(__file__).with_name("phrases.toml")
 FLOOR = 0.02  # detections below this confidence are not even recorded
@@ -63,6 +66,31 @@ class Run:
     hours: float
     phrases: Mapping[str, Sequence[str]]
     seconds_of_compute: float
+    unit_errors: int = 0  # edit distance of the model's greedy readings from the transcripts
+    units: int = 0  # units in the transcripts
+
+    @property
+    def unit_error_rate(self) -> float | None:
+        return round(self.unit_errors / self.units, 3) if self.units else None
+
+
+class _Reading:
+    """Stands in for the spotter's acoustic model, passing its outputs on and keeping the best
+    unit of every frame: the model's greedy CTC reading of the clip. The last window of a
+    segment also reads the silence padding after it, which the model hears as blank."""
+
+    def __init__(self, model) -> None:
+        self.model, self.best = model, []
+
+    def log_probs(self, window: np.ndarray) -> np.ndarray:
+        out = self.model.log_probs(window)
+        self.best.append(out.argmax(axis=1))
+        return out
+
+    def units(self, names: Sequence[str]) -> list[str]:
+        ids = np.concatenate(self.best) if self.best else np.zeros(0, int)
+        keep = (ids != 0) & np.r_[True, ids[1:] != ids[:-1]]
+        return [names[i - 1] for i in ids[keep]]
 
 
 def floor_spotter(cfg: KeywordsConfig, phrases: Mapping[str, Sequence[str]]) -> KeywordSpotter:
@@ -79,8 +107,11 @@ def spot_clips(spotter: KeywordSpotter, rows: list[tuple[Path, str]], rate: int,
     """Stream each clip (resampled to `rate`, through `line` if given) and keep every detection."""
     from scipy import signal
 
-    detections, seconds, compute = [], 0.0, 0.0
-    for i, (path, _) in enumerate(rows):
+    from rapidfuzz.distance import Levenshtein
+
+    detections, seconds, compute, unit_errors, units = [], 0.0, 0.0, 0, 0
+    model = spotter.model
+    for i, (path, transcript) in enumerate(rows):
         x, in_rate = read_wav(path)
         if line is not None:
             y = line(x, in_rate, np.random.default_rng([seed, i]))
@@ -93,12 +124,20 @@ def spot_clips(spotter: KeywordSpotter, rows: list[tuple[Path, str]], rate: int,
         step = int(CHUNK_S * rate)
         t0 = time.process_time()
         hits = []
-        for at in range(0, len(y), step):
-            hits += spotter.process(Side.AGENT, y[at : at + step], rate, at / rate)
-        hits += spotter.flush(Side.AGENT)
+        spotter.model = reading = _Reading(model)
+        try:
+            for at in range(0, len(y), step):
+                hits += spotter.process(Side.AGENT, y[at : at + step], rate, at / rate)
+            hits += spotter.flush(Side.AGENT)
+        finally:
+            spotter.model = model
         compute += time.process_time() - t0
         detections += [Detection(i, h.phrase, h.category, h.confidence, h.start, h.end) for h in hits]
-    return Run(tuple(detections), tuple(t for _, t in rows), seconds / 3600, spotter_phrases(spotter), compute)
+        truth = text_units(transcript)
+        unit_errors += Levenshtein.distance(reading.units(spotter.info.units), truth)
+        units += len(truth)
+    return Run(tuple(detections), tuple(t for _, t in rows), seconds / 3600, spotter_phrases(spotter), compute,
+               unit_errors, units)
 
 
 def operating_thresholds(spotter: KeywordSpotter) -> dict[str, float]:
@@ -246,6 +285,7 @@ def evaluate(args) -> dict:
     thresholds = operating_thresholds(spotter)
     report = category_table(run, thresholds)
     report.update(manifest=str(args.manifest), clips=len(rows), rate=args.rate, line_sim=args.line_sim,
+                  unit_error_rate=run.unit_error_rate,
                   runtime=args.runtime, precision=args.precision,
                   real_time_factor=round(run.seconds_of_compute / (run.hours * 3600), 5))
     name = args.name or f"{args.manifest.parent.name}-{args.rate}-{args.line_sim}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -134,12 +135,24 @@ def stage_train(args, work: Path) -> None:
     settings = TrainSettings(epochs=epochs, workers=args.workers, seed=args.seed, max_minutes=args.max_minutes,
                              init=args.init, lr=args.lr)
     _log(f"train: {len(clips)} clips on {device}, {epochs} epochs, {args.workers} data workers")
-    model, log = train(data, len(unit_ids), settings, device)
-    log.update(device=device, clips=len(clips), host_cpus=__import__("os").cpu_count())
+    model, run = train(data, len(unit_ids), settings, device)
+    run.update(lr=args.lr, seed=args.seed, clips=len(clips), device=device, host_cpus=os.cpu_count())
     if device == "cuda":
-        log["gpu"] = torch.cuda.get_device_name(0)
+        run["gpu"] = torch.cuda.get_device_name(0)
+    if args.init:
+        run["init"] = str(args.init)
     torch.save(model.state_dict(), work / "kws.pt")
+    log = {"scale": args.scale, "runs": _earlier_runs(args.init) + [run]}
     (work / "train_log.json").write_text(json.dumps(log, indent=1))
+
+
+def _earlier_runs(init: str | None) -> list[dict]:
+    """The training history of the weights a run continues from, kept in the kws.json beside
+    them, so a model's card lists every run that shaped it."""
+    manifest = Path(init).with_name("kws.json") if init else None
+    if manifest is None or not manifest.exists():
+        return []
+    return json.loads(manifest.read_text()).get("training", {}).get("runs", [])
 
 
 def stage_export(args, work: Path) -> None:
@@ -161,8 +174,8 @@ def _write_manifest(args, **updates) -> None:
     m = _manifest(args)
     m.update(units=list(UNITS), context=CONTEXT, hop=HOP_FRAMES)
     for key, value in updates.items():
-        if isinstance(value, dict) and isinstance(m.get(key), dict):
-            m[key].update(value)
+        if key == "files":  # the onnx and tflite stages each add their own
+            m.setdefault(key, {}).update(value)
         else:
             m[key] = value
     (args.out / "kws.json").write_text(json.dumps(m, ensure_ascii=False, indent=1))
@@ -213,7 +226,7 @@ def stage_calibrate(args, work: Path) -> None:
         _log(f"dev {cat}: recall {r['sound']['recall']} FA/h {r['sound']['fa_per_hour']}"
              f" (by characters: {r['text']['recall']}, {r['text']['fa_per_hour']})")
     train_log = json.loads((work / "train_log.json").read_text()) if (work / "train_log.json").exists() else {}
-    _write_manifest(args, thresholds=thresholds, training={**train_log, "scale": args.scale, "seed": args.seed},
+    _write_manifest(args, thresholds=thresholds, training=train_log,
                     calibration={"dev_hours": round(run.hours, 2), "max_fa_per_hour": args.max_fa_per_hour})
 
 

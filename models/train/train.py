@@ -90,7 +90,7 @@ def train(data: Augmented, n_outputs: int, settings: TrainSettings, device: str)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
     gen = torch.Generator().manual_seed(settings.seed)
     start = time.monotonic()
-    log: dict = {"epochs_done": 0, "loss": [], "stopped_early": False}
+    log: dict = {"epochs_done": 0, "clips_seen": 0, "loss": [], "stopped_early": False}
     step = 0
     for epoch in range(settings.epochs):
         data.epoch = epoch
@@ -98,12 +98,13 @@ def train(data: Augmented, n_outputs: int, settings: TrainSettings, device: str)
                             num_workers=settings.workers, generator=torch.Generator().manual_seed(settings.seed + epoch),
                             persistent_workers=False, prefetch_factor=4 if settings.workers else None)
         model.train()
-        total, count = 0.0, 0
+        total, count, cut = 0.0, 0, False
         for x, x_len, y, y_len in loader:
             # Progress is steps or the time budget, whichever is further along, so a run cut
             # short by its budget still ends with an annealed learning rate.
             progress = max(step / steps, (time.monotonic() - start) / 60 / settings.max_minutes)
             if progress >= 1.0:
+                cut = True
                 break
             for group in opt.param_groups:
                 group["lr"] = _lr(settings.lr, progress)
@@ -118,10 +119,12 @@ def train(data: Augmented, n_outputs: int, settings: TrainSettings, device: str)
             total += float(loss.detach()) * len(x_len)
             count += len(x_len)
         log["loss"].append(round(total / max(count, 1), 4))
-        log["epochs_done"] = epoch + 1
+        log["clips_seen"] += count
+        log["epochs_done"] = epoch + (0 if cut else 1)
         minutes = (time.monotonic() - start) / 60
-        print(f"epoch {epoch + 1}/{settings.epochs} ctc loss {log['loss'][-1]:.3f} ({minutes:.1f} min)", flush=True)
-        if minutes >= settings.max_minutes and epoch + 1 < settings.epochs:
+        print(f"epoch {epoch + 1}/{settings.epochs}{' (cut short)' if cut else ''} ctc loss {log['loss'][-1]:.3f}"
+              f" ({minutes:.1f} min, {count} clips)", flush=True)
+        if cut or (minutes >= settings.max_minutes and epoch + 1 < settings.epochs):
             log["stopped_early"] = True
             print(f"stopped in epoch {epoch + 1}: time budget of {settings.max_minutes} min spent", flush=True)
             break
