@@ -15,6 +15,7 @@ from edge.sources.capture import DeviceLost
 from scripts.gencall import generate_call
 
 RATE = 8000
+PLAYBACK_SPEED = 20  # the fake devices play 20x faster than real time: quick, yet slower than scoring
 
 
 class CallDevice:
@@ -38,7 +39,7 @@ class CallDevice:
                 if len(block) < frames:  # the call is over: the line stays open and quiet
                     block = np.zeros((frames, 2), np.int16)
                 self.pos += frames
-                time.sleep(0.001)  # a real device blocks; keep the threads interleaved
+                time.sleep(frames / sample_rate / PLAYBACK_SPEED)  # a real device blocks until a block is in
                 return block
 
             def close(self):
@@ -100,9 +101,7 @@ def test_device_lost_mid_call_is_scored_flagged_and_other_lines_keep_running(cal
         assert beats.by_line["desk-b"] > beats.by_line["desk-a"] > 0
     finally:
         service.stop()
-        # The fake device runs far faster than real time, so a line's queue is full (100
-        # blocks) when it stops; they are still scored, which takes a while on a busy machine.
-        service.join(timeout=30)
+        service.join(timeout=10)
     assert not service.running()
 
 
