@@ -85,6 +85,12 @@ class KeywordsConfig(_Section):
     runtime: Literal["onnx", "tflite"] = "onnx"
     precision: Literal["int8", "float"] = "int8"
     model: Path | None = None  # the model manifest (kws.json) or its folder; None: models/kws.json
+    # Whether a phrase the spotter did not hear counts against the agent (a missing greeting,
+    # closing, thanks, 您 or apology fails its item; an unanswered outburst alerts). Off by
+    # default: the shipped model misses most phrases of real voices (models/README.md), so a
+    # miss is no evidence. Turn on once `callqa eval-kws` on the site's own recordings says the
+    # model hears its agents.
+    count_missing_phrases: bool = False
 
 
 class MqttConfig(_Section):

@@ -257,7 +257,8 @@ class LinePipeline:
     def _check_apologies(self) -> None:
         item = self.rubric.item("apology")
         call = self._call
-        if call is None or item is None or not item.alert or self.keywords is None:
+        if (call is None or item is None or not item.alert or self.keywords is None
+                or not self.cfg.keywords.count_missing_phrases):  # "no apology" would only mean "none heard"
             return
         for t in list(call.agitation):
             if self.now - t < item.within_s:
@@ -326,7 +327,8 @@ class LinePipeline:
             Hit(h.phrase, h.category, h.side.value, round(h.start - ev.start, 3), round(h.end - ev.start, 3),
                 round(float(h.confidence), 3))
             for h in self._hits if ev.start <= h.start < ev.end)
-        facts = CallFacts(duration, metrics, pro_dicts["agent"], pro_dicts.get("customer"), hits, two_sided)
+        facts = CallFacts(duration, metrics, pro_dicts["agent"], pro_dicts.get("customer"), hits, two_sided,
+                          self.cfg.keywords.count_missing_phrases)
         ident = CallIdentity(self.cfg.box, self.line, call.call_id, ev.call_ref or call.call_ref,
                              call.start_wall, ev.reason)
         score = build_callscore(ident, self.rubric, facts, sorted(flags), call.alerts)

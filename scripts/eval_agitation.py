@@ -4,7 +4,8 @@ Customer raised turns of the `upset_customer` and `upset_customer_apology` calls
 CallScore's prosody.customer.raised_voice (a turn is found when a stretch overlaps it; a
 stretch overlapping no raised turn is false), and the amber `apology` alerts per call: on the
 upset calls without apology (wanted), with one (the keyword spotter missed the apology), and
-on calm `polite`/`random` calls (every one false). Keywords on, the shipped model.
+on calm `polite`/`random` calls (every one false). Keywords on, the shipped model, a miss
+counted as no apology (`keywords.count_missing_phrases`), so the alert path is measured.
 
     python3 scripts/eval_agitation.py --seeds 900 940
 """
@@ -38,7 +39,7 @@ CALM = ("polite", "random")
 
 def score(pcm: np.ndarray, rate: int, rubric) -> tuple[list[dict], list]:
     sink = CollectingSink()
-    pipe = line_pipeline("eval", Config(audio={"sample_rate": rate}), rubric, [sink], EPOCH)
+    pipe = line_pipeline("eval", Config(audio={"sample_rate": rate}, keywords={"count_missing_phrases": True}), rubric, [sink], EPOCH)
     rec = Recording(Path("generated"), rate, np.ascontiguousarray(pcm[:, 0]), np.ascontiguousarray(pcm[:, 1]))
     run_source(pipe, list(wav_source(rec, "eval", BLOCK_S)))
     return sink.scores, sink.alerts

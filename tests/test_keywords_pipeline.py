@@ -29,10 +29,11 @@ def call(name: str, *middle: Turn) -> Scenario:
     return Scenario(name, (Turn("agent", "您好，很高兴为您服务"), *middle, Turn("agent", "感谢您的来电，再见", 0.5)))
 
 
-def score(scn: Scenario, rate: int, rubric=None, seed: int = 1):
+def score(scn: Scenario, rate: int, rubric=None, seed: int = 1, count_missing: bool = False):
     pcm, truth = generate_call(scn, rate, seed=seed)
     sink = CollectingSink()
-    pipe = line_pipeline("desk1", Config(audio={"sample_rate": rate}), rubric or load_rubric(), [sink], EPOCH)
+    cfg = Config(audio={"sample_rate": rate}, keywords={"count_missing_phrases": count_missing})
+    pipe = line_pipeline("desk1", cfg, rubric or load_rubric(), [sink], EPOCH)
     rec = Recording(Path("generated"), rate, np.ascontiguousarray(pcm[:, 0]), np.ascontiguousarray(pcm[:, 1]))
     run_source(pipe, list(wav_source(rec, "desk1", 0.3)))
     (s,) = sink.scores
@@ -89,7 +90,7 @@ def call_offset(s: dict) -> float:
 
 def test_an_upset_customer_left_without_apology_lights_one_amber_alert_and_fails_the_item():
     scn = scenario("upset_customer", 1)
-    s, items, alerts = score(scn, 8000, seed=1)
+    s, items, alerts = score(scn, 8000, seed=1, count_missing=True)
     (_, truth) = generate_call(scn, 8000, seed=1)
     (raised,) = truth["raised_voice"]["customer"]
     assert raised[1] - raised[0] >= 2.0 and 10 <= raised[2] <= 15
@@ -97,6 +98,14 @@ def test_an_upset_customer_left_without_apology_lights_one_amber_alert_and_fails
     assert alert.item == "apology" and alert.severity == "amber"
     assert abs(alert.t + call_offset(s) - raised[0]) < 1.5  # near the start of the outburst
     assert items["apology"]["status"] == "failed" and len(items["apology"]["evidence"]["unanswered"]) == 1
+
+
+def test_where_the_spotters_misses_are_not_trusted_an_outburst_without_apology_heard_alerts_nothing():
+    s, items, alerts = score(scenario("upset_customer", 1), 8000, seed=1)  # the default config
+    assert not alerts
+    item = items["apology"]
+    assert item["status"] == "not_measured" and len(item["evidence"]["unanswered"]) == 1
+    assert "count_missing_phrases" in item["evidence"]["reason"]
 
 
 def test_an_agent_who_apologises_after_the_outburst_passes_the_item_and_lights_nothing():

@@ -121,6 +121,7 @@ def test_doctor_passes_on_the_installed_box_with_a_wav_line_and_the_broker(insta
     assert table["clock"].startswith("SKIP")
     # the keyword model the install put in the venv, not the checkout's
     assert f"{root}/opt/callqa/venv/share/callqa/models/kws.json" in table["keywords"].replace(" ", "")
+    assert "notcounted(keywords.count_missing_phrases=false)" in table["keywords"].replace(" ", "")
 
 
 def test_running_install_again_upgrades_and_keeps_the_config(installed):

@@ -17,10 +17,10 @@ AGENT = [(0.0, 4.0), (9.0, 15.0), (21.0, 28.0), (34.0, 40.0), (46.0, 52.0), (56.
 CUSTOMER = [(4.5, 8.5), (15.5, 20.5), (28.6, 33.5), (40.5, 45.5), (52.5, 55.5)]
 
 
-def facts(hits=None, customer=CUSTOMER, prosody=PROSODY, customer_prosody=PROSODY):
+def facts(hits=None, customer=CUSTOMER, prosody=PROSODY, customer_prosody=PROSODY, count_missing=True):
     m = conversation_metrics(AGENT, customer, 60.0, 5.0)
     return CallFacts(60.0, m, prosody, customer_prosody if customer is not None else None,
-                     None if hits is None else tuple(hits), customer is not None)
+                     None if hits is None else tuple(hits), customer is not None, count_missing)
 
 
 def scored(f, rubric=RUBRIC):
@@ -76,6 +76,20 @@ def test_missing_greeting_and_closing_fail_their_items():
     late = [hit("您好", "greeting", 30.0)]  # a greeting in mid-call is not an opening
     s, items = scored(facts(late))
     assert items["opening_greeting"]["status"] == "failed"
+
+
+def test_a_site_that_does_not_trust_the_spotters_misses_loses_no_points_for_a_phrase_not_heard():
+    upset = {**PROSODY, "raised_voice": [[16.0, 19.0]]}
+    s, items = scored(facts([hit("您好", "greeting", 0.5), hit("不知道", "forbidden", 12.0)],
+                            customer_prosody=upset, count_missing=False))
+    unheard = ("closing", "thanks", "polite_forms", "apology")
+    for item in unheard:
+        assert items[item]["status"] == "not_measured" and items[item]["deduction"] == 0, items[item]
+        assert "count_missing_phrases" in items[item]["evidence"]["reason"]
+    assert items["apology"]["evidence"]["unanswered"] == [16.0]  # what was measured is still shown
+    assert items["opening_greeting"]["status"] == "passed"  # heard phrases still count, both ways
+    assert items["forbidden_phrases"]["status"] == "failed" and items["forbidden_phrases"]["deduction"] == 5
+    assert s["max_score"] == 97 - sum(items[i]["points"] for i in unheard)
 
 
 def test_agitated_customer_needs_an_apology():

@@ -76,7 +76,9 @@ def keywords(cfg: Config) -> list[CheckResult]:
 
     where = cfg.keywords.model or DEFAULT_MANIFEST
     return [CheckResult("keywords", "pass", f"{where} ({cfg.keywords.runtime}): loaded in {loaded - started:.1f} s, "
-                        f"1 s of audio in {1000 * (ran - loaded):.0f} ms")]
+                        f"1 s of audio in {1000 * (ran - loaded):.0f} ms; a phrase not heard "
+                        + ("counts against the agent" if cfg.keywords.count_missing_phrases
+                           else "is not counted (keywords.count_missing_phrases = false)"))]
 
 
 def audio_devices(cfg: Config, wav: Path | None = None) -> list[CheckResult]:

@@ -36,6 +36,7 @@ class CallFacts:
     customer_prosody: dict[str, Any] | None
     keywords: tuple[Hit, ...] | None  # None: no keyword spotter on this box
     two_sided: bool
+    count_missing_phrases: bool = False  # config keywords.count_missing_phrases
 
 
 @dataclass(frozen=True)
@@ -142,10 +143,22 @@ def _hit_evidence(hits) -> list[dict[str, Any]]:
     return [{"phrase": h.phrase, "start": h.start, "end": h.end, "confidence": h.confidence} for h in hits]
 
 
+UNHEARD = ("a phrase not heard is not counted against the agent: the keyword model is not "
+           "known to hear this site's voices (config keywords.count_missing_phrases)")
+
+
+def _heard(item: Item, f: CallFacts, ok: bool, evidence: dict[str, Any]) -> Verdict:
+    """The verdict of an item that fails only when some phrase was not heard: failed only
+    where the site trusts the spotter's misses, else not measured (evidence kept)."""
+    if ok or f.count_missing_phrases:
+        return flat(item, ok, evidence)
+    return Verdict("not_measured", 0.0, {**evidence, "reason": UNHEARD})
+
+
 def _keyword_present(item: Item, f: CallFacts) -> Verdict:
     lo, hi = (0.0, item.within_s) if item.window == "opening" else (f.duration_s - item.within_s, f.duration_s)
     found = [h for h in _hits(item, f) if lo <= h.start <= hi]
-    return flat(item, bool(found), {"window": [round(max(lo, 0.0), 3), round(hi, 3)], "hits": _hit_evidence(found)})
+    return _heard(item, f, bool(found), {"window": [round(max(lo, 0.0), 3), round(hi, 3)], "hits": _hit_evidence(found)})
 
 
 def _keyword_absent(item: Item, f: CallFacts) -> Verdict:
@@ -163,7 +176,7 @@ def _keyword_rate(item: Item, f: CallFacts) -> Verdict:
     if item.max is not None and rate > item.max:  # too many: per extra occurrence over the allowance
         allowed = int(item.max * minutes)
         return per_event(item, len(hits), allowed, evidence)
-    return flat(item, item.min is None or rate >= item.min, evidence)
+    return _heard(item, f, item.min is None or rate >= item.min, evidence)
 
 
 def agitation_times(customer_prosody: dict[str, Any] | None, min_s: float = 0.0) -> list[float]:
@@ -177,7 +190,7 @@ def _apology(item: Item, f: CallFacts) -> Verdict:
         return Verdict("passed", 0.0, {"agitation": []})
     hits = _hits(item, f)
     unanswered = [t for t in agitated if not any(t <= h.start <= t + item.within_s for h in hits)]
-    return flat(item, not unanswered, {"agitation": agitated, "unanswered": unanswered, "hits": _hit_evidence(hits)})
+    return _heard(item, f, not unanswered, {"agitation": agitated, "unanswered": unanswered, "hits": _hit_evidence(hits)})
 
 
 JUDGES: dict[str, Callable[[Item, CallFacts], Verdict]] = {
