@@ -87,6 +87,7 @@ def test_config_init_writes_a_file_config_check_accepts(tmp_path, capsys):
     assert [ln.device for ln in cfg.lines] == ['USB "Audio"', 2]
     assert cfg.lines[1].channels.agent == 1 and cfg.lines[1].channels.customer == 0
     assert cfg.mqtt.enabled and cfg.mqtt.username == "box7"
+    assert "count_missing_phrases = false" in out.read_text() and not cfg.keywords.count_missing_phrases
     assert main(["config", "check", "--config", str(out)]) == 0
     assert capsys.readouterr().out.strip().endswith("OK: " + str(out) + " (2 line(s): seat1, seat2)")
     assert main(args) == 1  # an existing file is kept without --force

@@ -96,6 +96,11 @@ def render(args: argparse.Namespace) -> tuple[str, Config]:
             out.append(f"device = {dev}" if isinstance(dev, int) else f"device = {_toml_str(dev)}")
         out += ["# 0-based input channels of the device", "[lines.channels]",
                 f"agent = {line['channels']['agent']}", f"customer = {line['channels']['customer']}"]
+    out += ["", "[keywords]",
+            "# true: a phrase the keyword model did not hear (greeting, closing, thanks, 您, an apology)",
+            "# fails its rubric item. Leave false until `callqa eval-kws` on this site's own transcribed",
+            "# recordings shows the model hears its agents (see the keyword model card).",
+            "count_missing_phrases = false"]
     out += ["", "[mqtt]", f"enabled = {'true' if args.broker else 'false'}"]
     if args.broker:
         out.append(f"url = {_toml_str(args.broker)}")
