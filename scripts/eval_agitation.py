@@ -39,7 +39,8 @@ CALM = ("polite", "random")
 
 def score(pcm: np.ndarray, rate: int, rubric) -> tuple[list[dict], list]:
     sink = CollectingSink()
-    pipe = line_pipeline("eval", Config(audio={"sample_rate": rate}, keywords={"count_missing_phrases": True}), rubric, [sink], EPOCH)
+    cfg = Config(audio={"sample_rate": rate}, keywords={"count_missing_phrases": True})
+    pipe = line_pipeline("eval", cfg, rubric, [sink], EPOCH)
     rec = Recording(Path("generated"), rate, np.ascontiguousarray(pcm[:, 0]), np.ascontiguousarray(pcm[:, 1]))
     run_source(pipe, list(wav_source(rec, "eval", BLOCK_S)))
     return sink.scores, sink.alerts
