@@ -199,3 +199,51 @@ def test_html_report_renders_in_headless_chromium(sqlite_store, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     ink = (pixels < 200).mean()
     assert 0.02 < ink < 0.6, f"screenshot looks blank or black: {ink:.3f} dark"
+
+
+def refuse(db_url: str) -> None:
+    """Three messages the store must refuse on the report's day (2025-06-02 in UTC+8), one the day after."""
+    db = open_database(db_url)
+    writer = StoreWriter(db, "callqa/v1")
+    _, good = score_message(make_callscore("s2", "g1", "box3", "l1", datetime(2025, 6, 2, 9, tzinfo=TZ), 99, frozenset()))
+    refused = [
+        Received("callqa/v1/s1/g1/box1/score/l1", b"{truncated", "2025-06-02T02:00:00.000000Z"),
+        Received("callqa/v1/s1/g1/box1/score/l2", b"\xff\xfe", "2025-06-02T03:00:00.000000Z"),
+        Received("callqa/v1/s2/g1/box3/score/l1", good.replace(b"callqa.msg/1", b"callqa.msg/9"),
+                 "2025-06-02T04:00:00.000000Z"),
+        Received("callqa/v1/s1/g1/box1/score/l1", b"[]", "2025-06-03T04:00:00.000000Z"),
+    ]
+    assert writer.write(refused).quarantined == len(refused)
+    db.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_reports_list_the_messages_the_store_refused_so_missing_calls_are_noticed(backend, tmp_path, request):
+    url = f"sqlite://{tmp_path}/store.sqlite" if backend == "sqlite" else \
+        request.getfixturevalue("postgres_cluster").new_database()
+    fill(url)
+    refuse(url)
+    day = report(url, "daily", "2025-06-02")
+    by_reason = {r.reason.split(":")[0]: (r.count, f"{r.first:%H:%M}", f"{r.last:%H:%M}") for r in day.refused}
+    assert by_reason == {"payload is not JSON": (2, "10:00", "11:00"),
+                         "unknown envelope schema 'callqa.msg/9' (this store reads 'callqa.msg/1')": (1, "12:00", "12:00")}
+    assert day.refused[0].count == 2  # most frequent reason first
+    # A site's report keeps what came in on that site's topics; the next day is another report.
+    assert [r.count for r in report(url, "daily", "2025-06-02", Scope(site="s2")).refused] == [1]
+    assert [r.count for r in report(url, "daily", "2025-06-02", Scope(site="s1", group="g1")).refused] == [2]
+    assert report(url, "daily", "2025-06-02", Scope(site="s1", group="g2")).refused == []
+    assert sum(r.count for r in report(url, "weekly", "2025-W23").refused) == 4
+
+
+def test_table_and_html_reports_show_refused_messages_and_say_where_they_are_kept(sqlite_store, tmp_path):
+    refuse(sqlite_store)
+    for fmt in ("table", "html"):
+        out = tmp_path / f"daily.{fmt}"
+        proc = cli("daily", "--db", sqlite_store, "--date", "2025-06-02", "--tz", "Asia/Shanghai",
+                   "--format", fmt, "--out", str(out))
+        assert proc.returncode == 0, proc.stderr
+        text = out.read_text(encoding="utf-8")
+        assert "payload is not JSON" in text and "callqa/v1/s1/g1/box1/score/l1" in text
+        assert "quarantine table" in text
+    proc = cli("daily", "--db", sqlite_store, "--date", "2025-06-05", "--tz", "Asia/Shanghai")
+    assert "No messages refused by the store." in proc.stdout

@@ -18,7 +18,10 @@ from matplotlib import font_manager  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from edge.store.queries import Report, trend_period  # noqa: E402
-from edge.store.render import SUMMARY_HEADER, heading, pct, result, summary_cells  # noqa: E402
+from edge.store.render import (  # noqa: E402
+    NONE_REFUSED, REFUSED_HEADER, REFUSED_NOTE, REFUSED_TITLE, SUMMARY_HEADER, heading, pct, refused_cells, result,
+    summary_cells,
+)
 
 MAX_TREND_LINES = 8
 CJK_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
@@ -147,6 +150,9 @@ def to_html(report: Report) -> str:
             [([f"{c.start:%H:%M:%S}", c.site, c.group, f"{c.box}/{c.line}", f"{c.score:g}/{c.max_score:g}",
                result(c.passed, c.fatal), ", ".join(c.failed_items), ", ".join(c.alerts)],
               "" if c.passed else "below") for c in report.calls]))
+    parts.append(f"<h2>{escape(REFUSED_TITLE)}</h2>")
+    parts.append(f"{_table(REFUSED_HEADER, [(cells, 'below') for cells in refused_cells(report)])}"
+                 f"<p class='note'>{escape(REFUSED_NOTE)}</p>" if report.refused else f"<p>{NONE_REFUSED}</p>")
     return ("<!DOCTYPE html><html lang='zh'><head><meta charset='utf-8'>"
             f"<title>{escape(heading(report))}</title><style>{STYLE}</style></head><body>"
             + "\n".join(parts) + "</body></html>")

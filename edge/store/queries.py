@@ -118,6 +118,17 @@ class CallRow:
 
 
 @dataclass(frozen=True)
+class RefusedRow:
+    """Messages the store quarantined in the period (by when they arrived), one row per kind of reason."""
+
+    reason: str  # the reason up to its first ': ' ("payload is not JSON", "score body invalid", …)
+    count: int
+    first: datetime  # in the report's zone
+    last: datetime
+    topic: str  # one of the topics they came on, to find the box
+
+
+@dataclass(frozen=True)
 class Report:
     period: Period
     previous: Period
@@ -129,6 +140,7 @@ class Report:
     top_items: list[ItemRow]
     trend: list[DayPoint]
     calls: list[CallRow] = field(default_factory=list)  # daily detail only
+    refused: list[RefusedRow] = field(default_factory=list)
 
     @property
     def total(self) -> GroupRow:
@@ -200,7 +212,36 @@ def build_report(db: Database, period: Period, scope: Scope = Scope(), threshold
         for (s, g), tally in sorted(_tallies(db, scope, start, end, major_points, ("site", "grp")).items()):
             trend.append(DayPoint(day, s, g, tally))
     calls = _call_rows(db, scope, period) if period.kind == "daily" else []
-    return Report(period, previous, scope, threshold, major_points, groups, lines_below, top_items, trend, calls)
+    return Report(period, previous, scope, threshold, major_points, groups, lines_below, top_items, trend, calls,
+                  _refused_rows(db, scope, period))
+
+
+def _like_segment(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _refused_rows(db: Database, scope: Scope, period: Period) -> list[RefusedRow]:
+    """Quarantined messages received in the period. A quarantined message has no trusted site or
+    group, so a scoped report keeps those whose topic names the scope's site/group segments."""
+    sql, params = "received_utc >= ? AND received_utc < ?", list(period.utc_range())
+    segments = [_like_segment(v) for v in (scope.site, scope.group) if v is not None]
+    if segments:
+        sql += " AND topic LIKE ? ESCAPE '\\'"
+        params.append("".join(f"%/{s}" for s in segments) + "/%")
+    rows = db.rows(f"SELECT reason, COUNT(*), MIN(received_utc), MAX(received_utc), MIN(topic) FROM quarantine"
+                   f" WHERE {sql} GROUP BY reason ORDER BY reason", params)
+    # Reasons carry their detail (the parser's words, the failing field); a report counts kinds.
+    kinds: dict[str, list] = {}
+    for reason, n, first, last, topic in rows:
+        kind = kinds.setdefault(reason.split(": ")[0], [0, first, last, topic])
+        kind[0] += int(n)
+        kind[1], kind[2] = min(kind[1], first), max(kind[2], last)
+
+    def local(utc: str) -> datetime:
+        return datetime.fromisoformat(utc).astimezone(period.tz)
+
+    return sorted((RefusedRow(kind, n, local(first), local(last), topic) for kind, (n, first, last, topic) in kinds.items()),
+                  key=lambda r: (-r.count, r.reason))
 
 
 def _call_rows(db: Database, scope: Scope, period: Period) -> list[CallRow]:

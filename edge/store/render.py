@@ -97,6 +97,29 @@ def print_table(report: Report, console: Console) -> None:
                           style=None if c.passed else "red")
         console.print(calls)
 
+    if report.refused:
+        refused = Table(title=REFUSED_TITLE)
+        for h in REFUSED_HEADER:
+            refused.add_column(h, justify="right" if h == "Messages" else "left", overflow="fold")
+        for row in refused_cells(report):
+            refused.add_row(*row, style="red")
+        console.print(refused)
+        console.print(REFUSED_NOTE)
+    else:
+        console.print(NONE_REFUSED)
+
+
+NONE_REFUSED = "No messages refused by the store."
+REFUSED_TITLE = "Messages the store refused (quarantine), by reason"
+REFUSED_HEADER = ["Messages", "Reason", "First", "Last", "e.g. topic"]
+REFUSED_NOTE = ("Refused messages are kept, not scored: their calls are missing above until the box is fixed. "
+                "Each message's payload and full reason are in the store's quarantine table.")
+
+
+def refused_cells(report: Report) -> list[list[str]]:
+    return [[str(r.count), r.reason, f"{r.first:%m-%d %H:%M}", f"{r.last:%m-%d %H:%M}", r.topic]
+            for r in report.refused]
+
 
 def result(passed: bool, fatal: bool) -> str:
     return "pass" if passed else ("FAIL (fatal)" if fatal else "fail")
