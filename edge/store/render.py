@@ -112,7 +112,7 @@ def print_table(report: Report, console: Console) -> None:
 NONE_REFUSED = "No messages refused by the store."
 REFUSED_TITLE = "Messages the store refused (quarantine), by reason"
 REFUSED_HEADER = ["Messages", "Reason", "First", "Last", "e.g. topic"]
-REFUSED_NOTE = ("Refused messages are kept, not scored: their calls are missing above until the box is fixed. "
+REFUSED_NOTE = ("Refused messages are kept but not counted: the scores and alerts they carried are missing above. "
                 "Each message's payload and full reason are in the store's quarantine table.")
 
 
