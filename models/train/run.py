@@ -5,7 +5,7 @@
 Stages (all seeded, each can be rerun alone with --stages): corpus → synth → train → export
 → quantize → tflite → calibrate. `--real-manifest TSV` adds a site's own recordings (columns
 `file`, `transcript`) to the training set. `--scale local` (default) fits this project's
-2-core machine (54 minutes from scratch, measured); `--scale large` is what a 16-core GPU machine can do in ten
+2-core machine (80 minutes from scratch, measured); `--scale large` is what a 16-core GPU machine can do in ten
 minutes.
 """
 
@@ -26,7 +26,7 @@ STAGES = ("corpus", "synth", "train", "export", "quantize", "tflite", "calibrate
 SCALES = {
     # name: train positives, train negatives, eval positives (per split), eval negatives, epochs
     "smoke": (120, 240, 50, 100, 1),
-    "local": (2000, 4000, 250, 2500, 6),
+    "local": (2000, 4000, 250, 2500, 9),  # 9 × ~8 min fills the 75-minute budget on 2 cores
     "large": (16000, 32000, 250, 2500, 40),
 }
 _TRAIN_AUDIO: list[np.ndarray] = []
