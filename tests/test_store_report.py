@@ -224,7 +224,7 @@ def test_reports_list_the_messages_the_store_refused_so_missing_calls_are_notice
     fill(url)
     refuse(url)
     day = report(url, "daily", "2025-06-02")
-    by_reason = {r.reason.split(":")[0]: (r.count, f"{r.first:%H:%M}", f"{r.last:%H:%M}") for r in day.refused}
+    by_reason = {r.reason: (r.count, f"{r.first:%H:%M}", f"{r.last:%H:%M}") for r in day.refused}
     assert by_reason == {"payload is not JSON": (2, "10:00", "11:00"),
                          "unknown envelope schema 'callqa.msg/9' (this store reads 'callqa.msg/1')": (1, "12:00", "12:00")}
     assert day.refused[0].count == 2  # most frequent reason first

@@ -68,6 +68,10 @@ class Period:
     def day_start(self, day: date) -> str:
         return utc_key(datetime.combine(day, time(), self.tz))
 
+    def local(self, utc: str) -> datetime:
+        """A stored UTC time as the centre's local time."""
+        return datetime.fromisoformat(utc).astimezone(self.tz)
+
     def utc_range(self) -> tuple[str, str]:
         return self.day_start(self.first_day), self.day_start(self.end_day)
 

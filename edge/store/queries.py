@@ -236,12 +236,8 @@ def _refused_rows(db: Database, scope: Scope, period: Period) -> list[RefusedRow
         kind = kinds.setdefault(reason.split(": ")[0], [0, first, last, topic])
         kind[0] += int(n)
         kind[1], kind[2] = min(kind[1], first), max(kind[2], last)
-
-    def local(utc: str) -> datetime:
-        return datetime.fromisoformat(utc).astimezone(period.tz)
-
-    return sorted((RefusedRow(kind, n, local(first), local(last), topic) for kind, (n, first, last, topic) in kinds.items()),
-                  key=lambda r: (-r.count, r.reason))
+    return sorted((RefusedRow(kind, n, period.local(first), period.local(last), topic)
+                   for kind, (n, first, last, topic) in kinds.items()), key=lambda r: (-r.count, r.reason))
 
 
 def _call_rows(db: Database, scope: Scope, period: Period) -> list[CallRow]:
@@ -254,7 +250,6 @@ def _call_rows(db: Database, scope: Scope, period: Period) -> list[CallRow]:
         doc = json.loads(body)
         failed = tuple(it["name"] for it in doc["items"] if it["status"] == "failed")
         alerts = tuple(f"{a['severity']}: {a['reason']}" for a in doc["alerts"])
-        local = datetime.fromisoformat(start).astimezone(period.tz)
-        out.append(CallRow(site, grp, box, line, call_id, local, duration, score, max_score,
+        out.append(CallRow(site, grp, box, line, call_id, period.local(start), duration, score, max_score,
                            bool(passed), bool(fatal), failed, alerts))
     return out
