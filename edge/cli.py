@@ -2,7 +2,9 @@
 
 Subcommands are imported lazily so that `callqa watch` never pays for loading the keyword
 model, and a missing optional dependency only breaks the command that needs it.
-Each module exposes `add_arguments(parser)` and `run(args) -> int`.
+Each module exposes `add_arguments(parser)` and `run(args) -> int`. Other installed packages
+add commands through the entry-point group `callqa.commands` (name = module, its first
+docstring line the help): the lab adds `eval-kws` that way, so the box never imports the lab.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import importlib
 import logging
 import sys
+from importlib.metadata import entry_points
 
 from edge import __version__
 from edge.config import ConfigError
@@ -25,11 +28,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("edge.commands.run", "the service loop: score every call on every configured line, live"),
     "bench": ("edge.commands.bench", "real-time factor per stage for a stereo line, lines per core, peak memory"),
     "watch": ("edge.commands.watch", "print scores, alerts, status and desk lights from the broker as they arrive"),
-    "store": ("edge.store.service", "central QA: store every box's scores and alerts from the broker"),
-    "report": ("edge.store.report", "central QA: daily, weekly and monthly quality reports from the store"),
-    "eval-kws": ("edge.commands.eval_kws", "measure keyword spotting on a manifest of clips (recall, false alarms/h, DET)"),
     "light-bridge": ("edge.commands.light_bridge", "mirror the seat group's desk light onto a WLED or Tasmota lamp"),
 }
+
+
+PLUGIN_GROUP = "callqa.commands"
+
+
+def commands() -> dict[str, tuple[str, str]]:
+    """The box's own commands, then those that installed packages add (never replacing one)."""
+    found = dict(COMMANDS)
+    for ep in entry_points(group=PLUGIN_GROUP):
+        if ep.name in found:
+            continue
+        try:
+            module = importlib.import_module(ep.value)
+        except ImportError as e:  # a half-installed package must not take the box's commands down
+            print(f"callqa: command {ep.name!r} ({ep.value}) cannot be loaded, left out: {e}", file=sys.stderr)
+            continue
+        found[ep.name] = (ep.value, (module.__doc__ or ep.name).strip().splitlines()[0])
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"callqa {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
+    for name, (module, help_text) in commands().items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
         # Arguments are declared by the command's module; importing it here only when asked

@@ -116,7 +116,7 @@ class Alert:
 class ScoreSink:
     """Where the pipeline hands its results: stdout JSON lines, the MQTT outbox, a test list.
 
-    `score` is a CallScore as a JSON-ready dict (edge/schemas/callscore.v1.json). Sinks must
+    `score` is a CallScore as a JSON-ready dict (callqa_contract/schemas/callscore.v1.json). Sinks must
     not block the audio path for long: the MQTT sink only writes to its outbox here.
     """
 

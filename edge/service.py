@@ -18,7 +18,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Callable, Iterator, Sequence
 
-from edge.commands.common import keyword_stage, line_pipeline
+from edge.line import keyword_stage, line_pipeline
 from edge.config import Config, LineConfig
 from edge.events import CallBoundary, ScoreSink
 from edge.pipeline import Health, KeywordStage, LinePipeline, run_source

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+# The box with its test tools, central QA and the lab (generated calls, benches, test rigs).
+.venv/bin/python -m pip install -q -e '.[dev]' -e ./central -e ./lab
 # MicroPython's WebAssembly port: the desk light's logic is tested on it (tests/micropython).
 [ -d tests/micropython/node_modules ] || npm ci --prefix tests/micropython --no-audit --no-fund --silent
 exec .venv/bin/python -m pytest -q "$@"

@@ -1,5 +1,5 @@
 """The tests' Mosquitto: edge/mqtt/testbroker.py (shared with `callqa bench`)."""
 
-from edge.mqtt.testbroker import Broker, free_port, mosquitto_binary
+from callqa_lab.testbroker import Broker, free_port, mosquitto_binary
 
 __all__ = ["Broker", "free_port", "mosquitto_binary"]

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import paho.mqtt.client as mqtt
 
 from edge.light.umqtt_paho import MQTTClient
-from edge.mqtt.messages import validation_errors
+from callqa_contract.messages import validation_errors
 from firmware.desklight import pattern
 from firmware.desklight.app import DeskLight, Output
 from firmware.desklight.clock import Clock

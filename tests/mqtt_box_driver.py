@@ -12,9 +12,9 @@ import sys
 import time
 
 from edge.config import ConfigError, load_config
-from edge.mqtt.messages import BoxId
+from callqa_contract.messages import BoxId
 from edge.mqtt.sink import MqttSink
-from edge.mqtt.synthetic import synthetic_score
+from callqa_lab.synthetic import synthetic_score
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.config import parse_config
-from edge.mqtt.messages import validation_errors
+from callqa_contract.messages import validation_errors
 
 LINES = tuple(f"l{i}" for i in range(1, 9))
 

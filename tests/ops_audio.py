@@ -1,4 +1,4 @@
-"""Test lines for the ops tools: calls from scripts/gencall.py (agent left, customer right,
+"""Test lines for the ops tools: calls from callqa_lab/gencall.py (agent left, customer right,
 with ground truth), written as WAV, optionally damaged the way a bad install damages them."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import wavfile
 
-from scripts.gencall import generate_call
+from callqa_lab.gencall import generate_call
 
 RATE = 16000
 

@@ -1,8 +1,8 @@
-"""The tests' PostgreSQL: edge/store/testdb.py (shared with `callqa bench`), plus its fixture."""
+"""The tests' PostgreSQL: callqa_lab/testdb.py (shared with `callqa bench`), plus its fixture."""
 
 import pytest
 
-from edge.store.testdb import PostgresCluster, postgres_bin
+from callqa_lab.testdb import PostgresCluster, postgres_bin
 
 __all__ = ["PostgresCluster", "postgres_bin", "postgres_cluster"]
 

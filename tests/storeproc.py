@@ -1,12 +1,12 @@
-"""The tests' `callqa store` child process (edge/store/testproc.py, shared with `callqa bench`)
+"""The tests' `callqa-central store` child process (callqa_lab/testproc.py, shared with `callqa bench`)
 and row-count polling for assertions."""
 
 from __future__ import annotations
 
 import time
 
-from edge.store.db import open_database
-from edge.store.testproc import StoreProcess
+from callqa_central.db import open_database
+from callqa_lab.testproc import StoreProcess
 
 __all__ = ["StoreProcess", "count", "wait_for_count"]
 

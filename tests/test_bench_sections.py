@@ -16,7 +16,7 @@ def test_bench_reports_a_section_it_cannot_import_as_skipped(monkeypatch):
 
 
 def test_store_bench_names_the_missing_postgresql_driver(monkeypatch):
-    from edge.store import bench
+    from callqa_lab import bench_store as bench
 
     monkeypatch.setattr(bench, "postgres_bin", lambda: "/usr/lib/postgresql/16/bin")
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as on a box without the [store] extra

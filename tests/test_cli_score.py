@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from scripts.gencall import generate_call
+from callqa_lab.gencall import generate_call
 from tests.test_pipeline import VALIDATOR
 
 

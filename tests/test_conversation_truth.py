@@ -2,14 +2,14 @@
 
 Done-when targets of the pipeline: talk time per side within 0.3 s of the truth; overtalk and
 dead-air events F1 ≥ 0.95, agent interruptions F1 ≥ 0.9 (pooled over the corpus). The truth's
-turns are the generator's (scripts/gencall.py: one side's turns are >= MIN_TURN_PAUSE_S apart).
+turns are the generator's (callqa_lab/gencall.py: one side's turns are >= MIN_TURN_PAUSE_S apart).
 """
 
 import numpy as np
 import pytest
 
 from edge.metrics import conversation_metrics
-from scripts.gencall import generate_call
+from callqa_lab.gencall import generate_call
 from tests.truth import Match, match_events, measure_call
 
 DEAD_AIR_S = 3.0  # the generator's default truth threshold; the metric takes any

@@ -10,7 +10,7 @@ import time
 
 from scipy.io import wavfile
 
-from edge.commands.common import keyword_stage
+from edge.line import keyword_stage
 from edge.config import LightBridgeConfig, parse_config
 from edge.scoring.rubric import load_rubric
 from edge.service import BLOCK_S, Service
@@ -21,7 +21,7 @@ from tests.broker import Broker, free_port
 from tests.desklight_doubles import BrokerPeer, SimulatedLight, step_lights_until
 from tests.mqtt_helpers import box_config
 from tests.test_mqtt_security import SITE_ACL, password_file, secret
-from scripts.gencall import generate_call, scenario
+from callqa_lab.gencall import generate_call, scenario
 
 BOX_LIGHT = "callqa/v1/hq/g1/box1/light"
 

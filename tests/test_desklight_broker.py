@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from edge.mqtt.messages import validation_errors
+from callqa_contract.messages import validation_errors
 from firmware.desklight import isotime
 from tests.desklight_doubles import BrokerPeer, SimulatedLight, light_envelope
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from edge.mqtt.messages import validation_errors
+from callqa_contract.messages import validation_errors
 from firmware.desklight import isotime, messages, pattern
 from firmware.desklight.button import LONG, SHORT, PressDetector
 from firmware.desklight.settings import Settings, SettingsError

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from scripts import gencall
-from scripts.gencall import SIDES, Turn, generate_call
+from callqa_lab import gencall
+from callqa_lab.gencall import SIDES, Turn, generate_call
 
 FRAME_S = 0.01
 

@@ -16,7 +16,7 @@ from edge.keywords.features import StreamingLogMel, log_mel, resample_to_8k
 from edge.keywords.model import ModelInfo, load_model
 from edge.keywords.search import Keyword, KeywordSearch
 from edge.keywords.spotter import KeywordSpotter
-from scripts.synth import Voice, speak, trim_silence
+from callqa_lab.synth import Voice, speak, trim_silence
 
 # Voices the model never heard in training (the test split of models/train), clear settings.
 HELD_OUT = Voice(variant="steph2", speed_wpm=160, pitch=50)
@@ -169,7 +169,7 @@ def test_eval_kws_reports_recall_false_alarms_and_det_curve(tmp_path):
 def test_unit_error_rate_tells_voices_the_model_hears_from_speech_it_does_not(tmp_path):
     from scipy.io import wavfile
 
-    from edge.keywords.evaluate import floor_spotter, spot_clips
+    from callqa_lab.kws_evaluate import floor_spotter, spot_clips
 
     texts = ["您好很高兴为您服务", "我看一下物流信息", "请问还有什么可以帮您"]
     for i, text in enumerate(texts):
@@ -191,7 +191,7 @@ def test_eval_kws_names_a_bad_manifest(tmp_path):
 
 
 def test_eval_replay_at_a_threshold_matches_a_spotter_run_at_that_threshold():
-    from edge.keywords.evaluate import Detection, _kept, floor_spotter
+    from callqa_lab.kws_evaluate import Detection, _kept, floor_spotter
 
     phrases = {"greeting": ["您好", "很高兴为您服务"], "closing": ["感谢您的来电", "再见"], "filler": ["这个"]}
     audio = said("这个您好很高兴为您服务，这个问题我看一下，感谢您的来电再见")

@@ -1,5 +1,5 @@
 """Keyword rubric items measured end to end: generated calls → pipeline → KeywordSpotter →
-CallScore items and live alerts. Voices are scripts/gencall.py's defaults (training voices of
+CallScore items and live alerts. Voices are callqa_lab/gencall.py's defaults (training voices of
 the keyword model: these tests check the wiring; accuracy on held-out voices is measured by
 `callqa eval-kws` and published in models/README.md)."""
 
@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.commands.common import line_pipeline
+from edge.line import line_pipeline
 from edge.config import Config
 from edge.pipeline import run_source
 from edge.scoring.rubric import KeywordCategory, load_rubric
 from edge.sinks import CollectingSink
 from edge.sources.wav import Recording, wav_source
-from scripts import synth
-from scripts.gencall import Scenario, Turn, generate_call, scenario
+from callqa_lab import synth
+from callqa_lab.gencall import Scenario, Turn, generate_call, scenario
 
 EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 KEYWORD_ITEMS = ("opening_greeting", "closing", "polite_forms", "thanks", "forbidden_phrases")

@@ -177,7 +177,7 @@ def test_light_bridge_command_without_a_section_says_what_to_add(tmp_path):
 def test_callqa_run_drives_the_lamp_from_the_calls_it_scores(broker, lamp_and_box, tmp_path):
     from scipy.io import wavfile
 
-    from scripts.gencall import generate_call
+    from callqa_lab.gencall import generate_call
 
     peer = lamp_and_box
     calls = tmp_path / "calls"

@@ -9,11 +9,11 @@ import time
 import pytest
 
 from edge.events import Alert, CallBoundary
-from edge.mqtt.messages import (FORBIDDEN_KEYS, BODY_SCHEMA_FILES, BoxId, Envelope, MessageError,
+from callqa_contract.messages import (FORBIDDEN_KEYS, BODY_SCHEMA_FILES, BoxId, Envelope, MessageError,
                                 privacy_problems, validation_errors)
 from edge.mqtt.sink import MqttSink
-from edge.mqtt.synthetic import synthetic_alert, synthetic_score
-from edge.mqtt.topics import Topics, parse, watch_filter
+from callqa_lab.synthetic import synthetic_alert, synthetic_score
+from callqa_contract.topics import Topics, parse, watch_filter
 from tests.mqtt_helpers import Collector, box_config
 
 BOX = BoxId("hq", "g1", "box1")

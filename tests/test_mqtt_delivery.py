@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 
-from edge.mqtt.messages import BoxId
+from callqa_contract.messages import BoxId
 from edge.mqtt.sink import MqttSink
-from edge.mqtt.synthetic import seq_of, synthetic_score
+from callqa_lab.synthetic import seq_of, synthetic_score
 from tests.broker import Broker, free_port
 from tests.mqtt_helpers import Collector, box_config, config_toml, scores_by_line
 
@@ -183,7 +183,7 @@ def test_sigkill_leaves_a_consistent_outbox_file(tmp_path):
 
 
 def test_load_run_of_eight_lines_loses_nothing_and_keeps_order(tmp_path, broker):
-    from edge.mqtt.bench import mqtt_load_run, synthetic_calls
+    from callqa_lab.bench_mqtt import mqtt_load_run, synthetic_calls
 
     r = mqtt_load_run(broker.url, tmp_path / "bench", 8, synthetic_calls(calls_per_line=10, alerts_per_call=2))
     assert (r.scores_sent, r.alerts_sent) == (80, 160)
@@ -194,8 +194,8 @@ def test_load_run_of_eight_lines_loses_nothing_and_keeps_order(tmp_path, broker)
 def test_replayed_calls_through_the_pipeline_reach_central_qa_complete_and_in_order(tmp_path, broker):
     from scipy.io import wavfile
 
-    from edge.mqtt.bench import mqtt_load_run, replayed_calls
-    from scripts.gencall import generate_call
+    from callqa_lab.bench_mqtt import mqtt_load_run, replayed_calls
+    from callqa_lab.gencall import generate_call
 
     calls = tmp_path / "calls"
     calls.mkdir()

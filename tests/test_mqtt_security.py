@@ -14,9 +14,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from edge.config import ConfigError
 from edge.mqtt.client import read_secret
-from edge.mqtt.messages import BoxId, Envelope
+from callqa_contract.messages import BoxId, Envelope
 from edge.mqtt.sink import MqttSink
-from edge.mqtt.synthetic import synthetic_score
+from callqa_lab.synthetic import synthetic_score
 from tests.broker import Broker, free_port
 from tests.mqtt_helpers import Collector, box_config
 from tests.tls import make_pki

@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge.mqtt.messages import BoxId, Envelope
-from edge.mqtt.synthetic import synthetic_alert, synthetic_score
-from edge.mqtt.topics import Topics
+from callqa_contract.messages import BoxId, Envelope
+from callqa_lab.synthetic import synthetic_alert, synthetic_score
+from callqa_contract.topics import Topics
 from tests.mqtt_helpers import Collector
 
 REPO = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from edge.scoring.rubric import load_rubric
 from edge.service import Service
 from edge.sinks import CollectingSink
 from edge.sources.wav import Recording, wav_source
-from scripts.gencall import generate_call
+from callqa_lab.gencall import generate_call
 
 RATE = 8000
 

@@ -16,10 +16,10 @@ from edge.scoring.rubric import load_rubric
 from edge.sinks import CollectingSink
 from edge.sources import SourceEnd
 from edge.sources.wav import Recording, frames_of, wav_source
-from scripts.gencall import generate_call
+from callqa_lab.gencall import generate_call
 from tests.truth import match_events
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "edge" / "schemas"
+SCHEMAS = Path(__file__).resolve().parent.parent / "callqa_contract" / "schemas"
 EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 
 

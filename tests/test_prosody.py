@@ -14,12 +14,12 @@ from scipy.io import wavfile
 
 from edge.events import ProsodyEvent, Side
 from edge.prosody import RaisedVoiceTracker, SideProsody, analyse
-from edge.prosody.bench import bench
-from scripts import synth
-from scripts.gencall import SIDES, generate_call
+from edge.bench.prosody import bench
+from callqa_lab import synth
+from callqa_lab.gencall import SIDES, generate_call
 
 REAL = Path("/work/shared/data/real_zh")
-SCHEMA = Path(__file__).resolve().parent.parent / "edge" / "schemas" / "callscore.v1.json"
+SCHEMA = Path(__file__).resolve().parent.parent / "callqa_contract" / "schemas" / "callscore.v1.json"
 
 
 def _side(pcm, truth, side):

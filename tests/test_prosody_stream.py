@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edge.prosody import ProsodyStream, analyse
-from scripts.gencall import generate_call
+from callqa_lab.gencall import generate_call
 
 
 @pytest.mark.parametrize("rate", [8000, 16000])

@@ -5,7 +5,7 @@ import sys
 
 from scipy.io import wavfile
 
-from scripts.gencall import generate_call
+from callqa_lab.gencall import generate_call
 from tests.mqtt_helpers import Collector
 
 

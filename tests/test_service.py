@@ -12,7 +12,7 @@ from edge.service import Service
 from edge.sinks import CollectingSink
 from edge.sources import SourceError
 from edge.sources.capture import DeviceLost
-from scripts.gencall import generate_call
+from callqa_lab.gencall import generate_call
 
 RATE = 8000
 PLAYBACK_SPEED = 20  # the fake devices play 20x faster than real time: quick, yet slower than scoring

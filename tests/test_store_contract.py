@@ -7,9 +7,9 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 
-from edge.store.db import migrations, open_database
-from edge.store.simulate import alert_message, make_callscore, score_message
-from edge.store.validate import Envelope, Rejected, check_message
+from callqa_central.db import migrations, open_database
+from callqa_lab.simulate import alert_message, make_callscore, score_message
+from callqa_central.validate import Envelope, Rejected, check_message
 from tests.postgres import postgres_cluster  # noqa: F401 - fixture
 
 T0 = datetime(2025, 6, 2, 1, 0, tzinfo=timezone.utc)
@@ -77,7 +77,7 @@ def test_sqlite_and_postgresql_get_the_same_tables_and_each_migration_once(tmp_p
 
 def test_store_refuses_bad_arguments_with_a_clear_message(tmp_path):
     def store(*args):
-        return subprocess.run([sys.executable, "-m", "edge", "store", *args], capture_output=True, text=True, timeout=60)
+        return subprocess.run([sys.executable, "-m", "callqa_central", "store", *args], capture_output=True, text=True, timeout=60)
 
     bad_broker = store("--broker", "http://x", "--site", "s1", "--db", f"sqlite://{tmp_path}/a.sqlite")
     bad_db = store("--broker", "mqtt://127.0.0.1:1", "--site", "s1", "--db", "mysql://x/y")

@@ -1,4 +1,4 @@
-"""Central QA store end to end: simulated boxes → real Mosquitto → `callqa store` processes → SQLite / PostgreSQL."""
+"""Central QA store end to end: simulated boxes → real Mosquitto → `callqa-central store` processes → SQLite / PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from edge.store.db import open_database
-from edge.store.simulate import alert_message, make_callscore, publish_all, publish_from_boxes, score_message
+from callqa_central.db import open_database
+from callqa_lab.simulate import alert_message, make_callscore, publish_all, publish_from_boxes, score_message
 from tests.broker import Broker
 from tests.postgres import postgres_cluster  # noqa: F401 - fixture
 from tests.storeproc import StoreProcess, count, wait_for_count

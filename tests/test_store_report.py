@@ -1,4 +1,4 @@
-"""`callqa report`: daily, weekly and monthly views over a store whose every call is known,
+"""`callqa-central report`: daily, weekly and monthly views over a store whose every call is known,
 with pass rates checked against a count done by hand, in the centre's time zone (UTC+8)."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edge.store.db import open_database
-from edge.store.periods import parse_period
-from edge.store.queries import Scope, build_report
-from edge.store.simulate import make_callscore, score_message
-from edge.store.writer import Received, StoreWriter
+from callqa_central.db import open_database
+from callqa_central.periods import parse_period
+from callqa_central.queries import Scope, build_report
+from callqa_lab.simulate import make_callscore, score_message
+from callqa_central.writer import Received, StoreWriter
 from tests.postgres import postgres_cluster  # noqa: F401 - fixture
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -79,7 +79,7 @@ def report(db_url: str, kind: str, value: str, scope: Scope = Scope()):
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge", "report", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "callqa_central", "report", *args], capture_output=True, text=True, timeout=120)
 
 
 def csv_rows(db_url: str, kind: str, flag: str, value: str) -> list[dict]:

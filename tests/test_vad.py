@@ -3,7 +3,7 @@
 import numpy as np
 from scipy import signal
 
-from scripts import synth
+from callqa_lab import synth
 from tests.truth import vad_segments
 
 RATE = 8000

@@ -9,43 +9,36 @@ from pathlib import Path
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--wav", type=Path, help="a stereo call to measure on (default: a generated one, needs the repo's scripts/)")
+    p.add_argument("--wav", type=Path, help="a stereo call to measure on (default: the bench call shipped with the box)")
     p.add_argument("--config", type=Path, help="box config TOML (default: built-in defaults)")
     p.add_argument("--rate", type=int, choices=(8000, 16000), help="working rate (default: the config's)")
-    p.add_argument("--calls", type=int, default=4, help="generated calls joined into the test audio (default 4)")
     p.add_argument("--repeats", type=int, default=3, help="runs per stage; the fastest counts (default 3)")
     p.add_argument("--json", action="store_true", help="JSON Lines instead of a table")
 
 
-def _test_audio(args, rate: int):
+def _test_audio(wav: Path, rate: int):
     import numpy as np
 
     from edge.sources import SourceError
     from edge.sources.wav import load_recording
 
-    if args.wav:
-        rec = load_recording(args.wav, rate)
-        if rec.customer is None:
-            raise SourceError(f"{args.wav}: bench needs a stereo call")
-        return np.stack([rec.agent, rec.customer], axis=1)
-    try:
-        from scripts.gencall import generate_call
-    except ImportError:
-        raise SourceError("no --wav given and scripts/gencall.py is not importable: run from the repository root") from None
-    return np.concatenate([generate_call("random", rate, seed=s)[0] for s in range(args.calls)])
+    rec = load_recording(wav, rate)
+    if rec.customer is None:
+        raise SourceError(f"{wav}: bench needs a stereo call")
+    return np.stack([rec.agent, rec.customer], axis=1)
 
 
 def run(args) -> int:
     # Imported here: `callqa --help` and the other commands must not pay for the pipeline.
-    from edge.bench import BenchContext, run_sections
-    from edge.commands.common import load_setup
+    from edge.bench import BENCH_CALL, BenchContext, run_sections
+    from edge.line import load_setup
     from edge.sources import SourceError
 
     cfg, _ = load_setup(args.config)
     if args.rate:
         cfg = cfg.model_copy(update={"audio": cfg.audio.model_copy(update={"sample_rate": args.rate})})
     try:
-        pcm = _test_audio(args, cfg.audio.sample_rate)
+        pcm = _test_audio(args.wav or BENCH_CALL, cfg.audio.sample_rate)
     except SourceError as e:
         print(f"callqa bench: {e}", file=sys.stderr)
         return 1

@@ -16,7 +16,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     # Imported here: `callqa --help` and the other commands must not pay for the pipeline.
-    from edge.commands.common import load_setup
+    from edge.line import load_setup
     from edge.config import ConfigError
     from edge.ops.service import ServiceRuntime
     from edge.service import Service

@@ -38,7 +38,7 @@ def _progress(total: int):
 
 def run(args) -> int:
     # Imported here: `callqa --help` and the other commands must not pay for the pipeline.
-    from edge.commands.common import line_pipeline, load_setup
+    from edge.line import line_pipeline, load_setup
     from edge.config import ChannelMap
     from edge.pipeline import run_source
     from edge.sinks import JsonLinesSink

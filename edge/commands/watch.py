@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from edge.config import MqttConfig, load_config
-from edge.mqtt.messages import validation_errors
-from edge.mqtt.topics import parse, watch_filter
+from callqa_contract.messages import validation_errors
+from callqa_contract.topics import parse, watch_filter
 
 _COLOURS = {"red": "bold red", "amber": "yellow", "green": "green", "online": "green", "offline": "red"}
 

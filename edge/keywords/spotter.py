@@ -50,7 +50,7 @@ class KeywordSpotter:
                  thresholds: Mapping[str, float], line: str = "", keep_overlaps: bool = False) -> None:
         """`keep_overlaps` (evaluation only): report every window's best candidate even where
         it overlaps the keyword's previous one, so that one run can be replayed at any
-        threshold (edge.keywords.evaluate does that)."""
+        threshold (callqa_lab.kws_evaluate does that)."""
         self.model = model
         self.keep_overlaps = keep_overlaps
         self.info = info

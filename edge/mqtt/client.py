@@ -32,9 +32,9 @@ from paho.mqtt.properties import Properties
 from edge import __version__
 from edge.config import Config, ConfigError, MqttConfig
 from edge.events import CallBoundary
-from edge.mqtt.messages import BoxId, Envelope, MessageError, privacy_problems, validation_errors
+from callqa_contract.messages import BoxId, Envelope, MessageError, privacy_problems, validation_errors
 from edge.mqtt.outbox import Outbox, OutboxError, OutboxMessage
-from edge.mqtt.topics import RETAINED_KINDS, Topics, parse
+from callqa_contract.topics import RETAINED_KINDS, Topics, parse
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from edge.config import Config
 from edge.mqtt.client import make_paho_client
-from edge.mqtt.topics import Topics
+from callqa_contract.topics import Topics
 
 
 @dataclass(frozen=True)

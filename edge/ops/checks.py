@@ -57,7 +57,7 @@ def keywords(cfg: Config) -> list[CheckResult]:
     """The keyword model loads with the rubric's phrase lists and runs on a second of audio."""
     if not cfg.keywords.enabled:
         return [CheckResult("keywords", "skip", "keywords.enabled = false: keyword items are not measured")]
-    from edge.commands.common import keyword_stage
+    from edge.line import keyword_stage
     from edge.events import Side
     from edge.scoring.rubric import load_rubric
 

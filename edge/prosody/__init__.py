@@ -1,7 +1,7 @@
 """Prosody of one side of a call: pitch, level, speech rate, raised voice, drawn-out syllables.
 
 Pure numpy/scipy on 10 ms frames, vectorised, cheap enough for a Raspberry Pi to run on every
-line (see `edge.prosody.bench`). Praat is the test-only reference (GPL); nothing here uses it.
+line (see `edge.bench.prosody`). Praat is the test-only reference (GPL); nothing here uses it.
 
 - `analyse(samples, sample_rate, speech) -> SideProsody`: a whole call side, for the CallScore.
 - `ProsodyStream(sample_rate)`: the same for a live line, from frame tracks kept as audio arrives

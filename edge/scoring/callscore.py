@@ -1,4 +1,4 @@
-"""Assembling one CallScore (edge/schemas/callscore.v1.json) from a call's facts."""
+"""Assembling one CallScore (callqa_contract/schemas/callscore.v1.json) from a call's facts."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from edge.keywords.units import han_only
 
-PHRASES_FILE = Path(__file__).resolve().parents[2] / "edge" / "keywords" / "phrases.toml"
+PHRASES_FILE = Path(__file__).resolve().parents[2] / "lab" / "callqa_lab" / "phrases.toml"
 SEEDS_GLOB = "/work/shared/seeds/*.txt"
 
 # Call-centre turns written for this project, to put phrases in a realistic place.

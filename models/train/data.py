@@ -16,11 +16,11 @@ from scipy import signal
 from scipy.io import wavfile
 
 from edge.keywords import features
-from edge.keywords.manifest import read_manifest, read_wav
+from callqa_lab.manifest import read_manifest, read_wav
 from edge.keywords.units import text_units
 from models.train.corpus import Utterance
-from edge.keywords.linesim import LineSim
-from scripts.synth import Voice, speak, trim_silence
+from callqa_lab.linesim import LineSim
+from callqa_lab.synth import Voice, speak, trim_silence
 
 RATE = 16000
 

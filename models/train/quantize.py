@@ -12,9 +12,9 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from edge.keywords import features
-from edge.keywords.manifest import read_manifest, read_wav
+from callqa_lab.manifest import read_manifest, read_wav
 from models.train.fold import fold
-from edge.keywords.linesim import LineSim
+from callqa_lab.linesim import LineSim
 
 
 def calibration_windows(manifest: Path, window: int, n: int = 300, seed: int = 7) -> np.ndarray:

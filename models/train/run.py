@@ -38,7 +38,7 @@ def _log(msg: str) -> None:
 
 def stage_corpus(args, work: Path) -> None:
     from models.train import corpus
-    from scripts.synth import variants
+    from callqa_lab.synth import variants
 
     rng = np.random.default_rng(args.seed)
     phrases = corpus.load_phrases()
@@ -212,9 +212,9 @@ def stage_tflite(args, work: Path) -> None:
 def stage_calibrate(args, work: Path) -> None:
     """Per-category thresholds on the dev split: held-out voices, training noise types, 8 kHz line."""
     from edge.config import KeywordsConfig
-    from edge.keywords.evaluate import calibrate, category_table, floor_spotter, load_phrases, spot_clips
-    from edge.keywords.linesim import LineSim
-    from edge.keywords.manifest import read_manifest
+    from callqa_lab.kws_evaluate import calibrate, category_table, floor_spotter, load_phrases, spot_clips
+    from callqa_lab.linesim import LineSim
+    from callqa_lab.manifest import read_manifest
 
     phrases = load_phrases()
     spotter = floor_spotter(KeywordsConfig(model=args.out / "kws.json"), phrases)

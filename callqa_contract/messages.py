@@ -1,0 +1,136 @@
+"""The JSON envelope every payload travels in, its schemas, and the privacy check.
+
+    {"schema": "callqa.msg/1", "kind": ..., "msg_id": <uuid4 hex>, "created": <UTC ISO>,
+     "box": {"site", "group", "id"}, "body": {...}}
+
+`msg_id` is fixed when a message is first made and stored with it in the outbox, so every
+retry (reconnect, box restart) carries the same id and consumers can drop duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+
+ENVELOPE_SCHEMA = "callqa.msg/1"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+ENVELOPE_SCHEMA_FILE = "msg.v1.json"
+# kind -> the JSON Schema file its body must match
+BODY_SCHEMA_FILES: dict[str, str] = {
+    "status": "status.v1.json",
+    "score": "callscore.v1.json",
+    "alert": "alert.v1.json",
+    "light": "light.v1.json",
+    "call_event": "call_event.v1.json",
+    "light_ack": "light_ack.v1.json",
+}
+KINDS = tuple(BODY_SCHEMA_FILES)
+
+# Key names that would mean audio, features or words left the box. The rubric phrase that
+# matched travels as `phrase`, which is allowed; free text has no business in a payload.
+FORBIDDEN_KEYS = frozenset({
+    "audio", "samples", "pcm", "wav", "waveform", "signal", "recording",
+    "features", "feature", "mfcc", "fbank", "mel", "spectrogram", "embedding", "embeddings",
+    "posteriors", "logits", "transcript", "transcription", "text", "utterance", "asr",
+})
+MAX_NUMBER_LIST = 64  # a longer flat list of numbers looks like a signal or a feature vector
+MAX_STRING = 200  # longer strings look like free text
+
+
+class MessageError(ValueError):
+    """A payload that is not a callqa envelope; the message says what is wrong."""
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class BoxId:
+    site: str
+    group: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Envelope:
+    kind: str
+    msg_id: str
+    created: str
+    box: BoxId
+    body: dict[str, Any]
+
+    @classmethod
+    def new(cls, kind: str, box: BoxId, body: dict[str, Any]) -> "Envelope":
+        if kind not in BODY_SCHEMA_FILES:
+            raise ValueError(f"unknown message kind {kind!r}; known: {', '.join(KINDS)}")
+        return cls(kind, uuid.uuid4().hex, utc_now_iso(), box, body)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": ENVELOPE_SCHEMA, "kind": self.kind, "msg_id": self.msg_id,
+                "created": self.created, "box": asdict(self.box), "body": self.body}
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> "Envelope":
+        """Parse and validate; MessageError names every problem."""
+        try:
+            doc = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise MessageError(f"not JSON: {e}") from None
+        problems = validation_errors(doc)
+        if problems:
+            raise MessageError("; ".join(problems))
+        return cls(doc["kind"], doc["msg_id"], doc["created"], BoxId(**doc["box"]), doc["body"])
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / name).read_text())
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    schemas = [load_schema(n) for n in {ENVELOPE_SCHEMA_FILE, *BODY_SCHEMA_FILES.values()}]
+    registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
+    return Draft202012Validator(load_schema(ENVELOPE_SCHEMA_FILE), registry=registry,
+                                format_checker=FormatChecker())
+
+
+def validation_errors(doc: Any) -> list[str]:
+    """Every way `doc` fails the envelope schema (and its kind's body schema), one line each,
+    naming the path: `body.metrics.talk: 'agent_s' is a required property`."""
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+    return [f"{'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}" for e in errors]
+
+
+def privacy_problems(body: Any, path: str = "body") -> list[str]:
+    """Reasons `body` might carry audio, features or transcript; empty when it is clean."""
+    problems: list[str] = []
+    if isinstance(body, dict):
+        for key, value in body.items():
+            where = f"{path}.{key}"
+            if str(key).lower() in FORBIDDEN_KEYS:
+                problems.append(f"{where}: field name suggests audio, features or transcript")
+            problems.extend(privacy_problems(value, where))
+    elif isinstance(body, list):
+        if len(body) > MAX_NUMBER_LIST and all(isinstance(v, (int, float)) for v in body):
+            problems.append(f"{path}: a list of {len(body)} numbers looks like samples or features")
+        for i, value in enumerate(body):
+            problems.extend(privacy_problems(value, f"{path}.{i}"))
+    elif isinstance(body, str) and len(body) > MAX_STRING:
+        problems.append(f"{path}: {len(body)} characters of text")
+    return problems

@@ -1,0 +1,3 @@
+from callqa_central.cli import main
+
+raise SystemExit(main())

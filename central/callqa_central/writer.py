@@ -1,0 +1,151 @@
+"""Write a batch of received messages in one transaction: valid ones as rows, the rest to quarantine.
+
+Inserts are idempotent on msg_id (`ON CONFLICT DO NOTHING`), so a message the broker delivers
+again after a crash, or that a box sent twice, is stored once. A message the database itself
+refuses (it passed the schemas but breaks a constraint or a type) is quarantined with the
+database's words instead of blocking the batch. Any other database error (down, locked, full)
+goes up, so the caller retries the batch later and acknowledges nothing meanwhile.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from callqa_central.db import Database
+from callqa_central.validate import Envelope, Rejected, check_message, utc_text
+
+log = logging.getLogger("callqa.store")
+
+INSERT_CALL = (
+    "INSERT INTO calls (msg_id, site, grp, box, line, call_id, call_ref, start_utc, end_utc, duration_s,"
+    " end_reason, score, max_score, pass_mark, passed, fatal, alert_count, flags, created_utc, received_utc, body)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO NOTHING"
+)
+INSERT_FAILED_ITEM = (
+    "INSERT INTO failed_items (msg_id, item_id, name, section, deduction, points, fatal, site, grp, box, line, start_utc)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id, item_id) DO NOTHING"
+)
+INSERT_ALERT = (
+    "INSERT INTO alerts (msg_id, site, grp, box, line, call_id, alert_id, item, severity, reason, t,"
+    " created_utc, received_utc, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO NOTHING"
+)
+INSERT_QUARANTINE = (
+    "INSERT INTO quarantine (quarantine_key, msg_id, topic, payload, reason, received_utc)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (quarantine_key) DO NOTHING"
+)
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message as it came off the broker."""
+
+    topic: str
+    payload: bytes
+    received_utc: str
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    stored: int
+    quarantined: int
+
+
+def payload_text(payload: bytes) -> str:
+    """The payload as text for the quarantine table, byte-exact: UTF-8 text as is; anything
+    else (or text with NUL, which PostgreSQL text cannot hold) as 'base64:' + base64."""
+    try:
+        text = payload.decode("utf-8")
+        if "\x00" not in text:
+            return text
+    except UnicodeDecodeError:
+        pass
+    return "base64:" + base64.b64encode(payload).decode("ascii")
+
+
+def _dump(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def score_rows(env: Envelope, received_utc: str) -> tuple[tuple, list[tuple]]:
+    b = env.body
+    start = utc_text(b["start"])
+    call = (
+        env.msg_id, env.site, env.group, env.box, env.line, b["call_id"], b.get("call_ref"), start,
+        utc_text(b["end"]), b["duration_s"], b["end_reason"], b["score"], b["max_score"], b["pass_mark"],
+        int(b["passed"]), int(b["fatal"]), len(b["alerts"]), _dump(b["flags"]), env.created, received_utc, _dump(b),
+    )
+    failed = [
+        (env.msg_id, it["id"], it["name"], it["section"], it["deduction"], it["points"], int(it["fatal"]),
+         env.site, env.group, env.box, env.line, start)
+        for it in b["items"] if it["status"] == "failed"
+    ]
+    return call, failed
+
+
+def alert_row(env: Envelope, received_utc: str) -> tuple:
+    b = env.body
+    return (
+        env.msg_id, env.site, env.group, env.box, env.line, b["call_id"], b["alert_id"], b["item"],
+        b["severity"], b["reason"], b["t"], env.created, received_utc, _dump(b),
+    )
+
+
+def quarantine_row(msg: Received, reason: str, msg_id: str | None) -> tuple:
+    key = hashlib.sha256(msg.topic.encode() + b"\x00" + msg.payload).hexdigest()
+    return key, msg_id, msg.topic, payload_text(msg.payload), reason, msg.received_utc
+
+
+class StoreWriter:
+    """Checks and writes batches of `Received` messages into one `Database`."""
+
+    def __init__(self, db: Database, prefix: str):
+        self.db = db
+        self.prefix = prefix
+
+    def write(self, batch: list[Received]) -> BatchResult:
+        checked = [(msg, check_message(msg.topic, msg.payload, self.prefix)) for msg in batch]
+        for msg, result in checked:
+            if isinstance(result, Rejected):
+                log.warning("quarantined %s: %s", msg.topic, result.reason)
+        try:
+            with self.db.transaction():
+                self._write(checked)
+        except self.db.data_errors as e:  # a message the database will not take: find it one by one
+            if len(checked) == 1:
+                return self._quarantine_refused(checked[0], e)
+            log.warning("batch of %d refused (%s); writing one by one", len(checked), e)
+            results = [self.write([msg]) for msg, _ in checked]
+            return BatchResult(sum(r.stored for r in results), sum(r.quarantined for r in results))
+        rejected = sum(isinstance(r, Rejected) for _, r in checked)
+        return BatchResult(len(checked) - rejected, rejected)
+
+    def _write(self, checked: list[tuple[Received, Envelope | Rejected]]) -> None:
+        calls, failed, alerts, quarantined = [], [], [], []
+        for msg, result in checked:
+            if isinstance(result, Rejected):
+                quarantined.append(quarantine_row(msg, result.reason, result.msg_id))
+            elif result.kind == "score":
+                call, items = score_rows(result, msg.received_utc)
+                calls.append(call)
+                failed.extend(items)
+            else:
+                alerts.append(alert_row(result, msg.received_utc))
+        for sql, rows in ((INSERT_CALL, calls), (INSERT_FAILED_ITEM, failed), (INSERT_ALERT, alerts),
+                          (INSERT_QUARANTINE, quarantined)):
+            if rows:
+                self.db.executemany(sql, rows)
+
+    def _quarantine_refused(self, checked: tuple[Received, Envelope | Rejected], error: Exception) -> BatchResult:
+        msg, result = checked
+        if isinstance(result, Rejected):
+            raise error  # even the quarantine row was refused: nothing to do but retry and alarm
+        reason = f"database refused the {result.kind}: {error}".strip()
+        log.warning("quarantined %s: %s", msg.topic, reason)
+        with self.db.transaction():
+            self.db.execute(INSERT_QUARANTINE, quarantine_row(msg, reason, result.msg_id))
+        return BatchResult(0, 1)
