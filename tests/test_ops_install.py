@@ -4,6 +4,7 @@ WAV-backed line; a broken setup makes doctor fail and name the fix; the unit fil
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -122,6 +123,17 @@ def test_doctor_passes_on_the_installed_box_with_a_wav_line_and_the_broker(insta
     # the keyword model the install put in the venv, not the checkout's
     assert f"{root}/opt/callqa/venv/share/callqa/models/kws.json" in table["keywords"].replace(" ", "")
     assert "notcounted(keywords.count_missing_phrases=false)" in table["keywords"].replace(" ", "")
+
+
+def test_bench_measures_the_installed_box_on_its_shipped_call_without_a_recording(installed):
+    root, _, _, _ = installed
+    out = callqa(root, "bench", "--repeats", "1", "--json", "--config", str(root / "etc/callqa/edge.toml"))
+    assert out.returncode == 0, out.stderr
+    measures = [json.loads(line) for line in out.stdout.splitlines()]
+    by_stage = {(m["section"], m["stage"]): m for m in measures}
+    whole = by_stage[("pipeline", "whole line, no keywords")]
+    assert 0 < whole["value"] < 1 and "146 s stereo call" in whole["note"]
+    assert by_stage[("keywords", "spotter, onnx int8")]["value"] > 0
 
 
 def test_running_install_again_upgrades_and_keeps_the_config(installed):
