@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Set up a virtual environment with the box and its test tools, then run the test suite.
-# Needs Debian packages: python3-venv espeak-ng sox mosquitto nodejs npm (see .ci/run for the full list).
+# Set up everything the tests need and run them: the Debian packages scripts/debian-packages.txt
+# marks `test` (installed when missing), a virtual environment with the box, its test tools,
+# central QA and the lab, MicroPython's WebAssembly port; then pytest (arguments passed on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-# The box with its test tools, central QA and the lab (generated calls, benches, test rigs).
-.venv/bin/python -m pip install -q -e '.[dev]' -e ./central -e ./lab
+source scripts/debian-deps.sh
+source scripts/venv.sh
+ensure_debian_packages test test.sh
+ensure_venv -e '.[dev]' -e ./central -e ./lab
 # MicroPython's WebAssembly port: the desk light's logic is tested on it (tests/micropython).
 [ -d tests/micropython/node_modules ] || npm ci --prefix tests/micropython --no-audit --no-fund --silent
 exec .venv/bin/python -m pytest -q "$@"

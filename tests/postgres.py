@@ -3,15 +3,14 @@
 import pytest
 
 from callqa_lab.testdb import PostgresCluster, postgres_bin
+from tests.tools import require
 
 __all__ = ["PostgresCluster", "postgres_bin", "postgres_cluster"]
 
 
 @pytest.fixture(scope="session")
 def postgres_cluster():
-    bindir = postgres_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries absent (/usr/lib/postgresql/*/bin): apt-get install postgresql")
+    bindir = require("PostgreSQL's server (/usr/lib/postgresql/*/bin)", "postgresql", postgres_bin())
     cluster = PostgresCluster(bindir).start()
     yield cluster
     cluster.stop()

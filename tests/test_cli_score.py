@@ -2,7 +2,6 @@
 
 import json
 import shlex
-import shutil
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ from scipy.io import wavfile
 
 from callqa_lab.gencall import generate_call
 from tests.test_pipeline import VALIDATOR
+from tests.tools import require
 
 
 def callqa(*args, cwd=None):
@@ -92,8 +92,8 @@ def test_run_scores_a_configured_wav_line(call_wav, tmp_path):
     assert [s["line"] for s in scores] == ["desk9"]
 
 
-@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux 'script' for a pseudo-terminal")
 def test_a_terminal_gets_a_progress_bar(call_wav):
+    require("script", "util-linux")  # gives the command a pseudo-terminal
     # `script` gives the command a terminal; stdout goes to /dev/null, so what shows is stderr
     cmd = f"{shlex.quote(sys.executable)} -m edge score {shlex.quote(str(call_wav))} 2>&1 >/dev/null"
     r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=300)

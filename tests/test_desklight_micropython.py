@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.tools import absent, require
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "tests" / "micropython"
@@ -23,10 +24,9 @@ PACKAGE = ROOT / "firmware" / "desklight"
 
 
 def micropython(script: Path) -> subprocess.CompletedProcess:
-    node = shutil.which("node")
-    if node is None or not (HERE / "node_modules").is_dir():
-        pytest.fail("MicroPython (WebAssembly) is not installed: scripts/test.sh does it "
-                    "(needs node and npm: `npm ci --prefix tests/micropython`)")
+    node = require("node", "nodejs")
+    if not (HERE / "node_modules").is_dir():
+        absent("MicroPython's WebAssembly port is not installed: scripts/test.sh does it (`npm ci --prefix tests/micropython`)")
     return subprocess.run([node, str(HERE / "run.mjs"), str(PACKAGE), str(script)],
                           capture_output=True, text=True, timeout=120)
 

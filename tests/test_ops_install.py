@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from tests.broker import Broker, free_port
 from tests.ops_audio import stereo_line
 from tests.tls import make_pki
+from tests.tools import require
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL = REPO / "scripts" / "install.sh"
@@ -184,9 +184,9 @@ def test_doctor_names_the_fix_for_a_wrong_password_and_a_clipping_line(installed
     assert table["levels seat1"].startswith("FAIL") and "turn the input gain down" in table["levels seat1"]
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed (Debian package 'systemd')")
 def test_installed_unit_passes_systemd_analyze_verify(installed, tmp_path):
     root, _, _, _ = installed
+    require("systemd-analyze", "systemd")
     unit = root / "etc/systemd/system/callqa.service"
     ok = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
     assert ok.returncode == 0 and ok.stderr.strip() == "", ok.stderr
@@ -201,9 +201,10 @@ def test_installed_unit_passes_systemd_analyze_verify(installed, tmp_path):
     assert "Unknown key" in bad.stderr
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (Debian package 'shellcheck')")
-def test_install_script_is_shellcheck_clean():
-    result = subprocess.run(["shellcheck", str(INSTALL)], capture_output=True, text=True)
+def test_the_shell_scripts_are_shellcheck_clean():
+    require("shellcheck", "shellcheck")
+    scripts = [*sorted((REPO / "scripts").glob("*.sh")), REPO / ".ci" / "run"]
+    result = subprocess.run(["shellcheck", "-x", *map(str, scripts)], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stdout
 
 

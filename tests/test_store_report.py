@@ -19,6 +19,7 @@ from callqa_central.queries import Scope, build_report
 from callqa_lab.simulate import make_callscore, score_message
 from callqa_central.writer import Received, StoreWriter
 from tests.postgres import postgres_cluster  # noqa: F401 - fixture
+from tests.tools import require
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -168,10 +169,7 @@ def test_report_on_a_missing_store_says_so_without_a_traceback(tmp_path):
 
 
 def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.fail("chromium is not installed: .ci/run installs it (apt-get install chromium)")
-    return found
+    return require("chromium", "chromium", shutil.which("chromium") or shutil.which("chromium-browser"))
 
 
 def headless(*args: str, profile) -> subprocess.CompletedProcess:
