@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 
 from callqa_central.db import migrations, open_database
 from callqa_lab.simulate import alert_message, make_callscore, score_message
-from callqa_central.validate import Envelope, Rejected, check_message
+from callqa_central.validate import Accepted, Rejected, check_message
+from callqa_central.writer import score_rows
 from tests.postgres import postgres_cluster  # noqa: F401 - fixture
 
 T0 = datetime(2025, 6, 2, 1, 0, tzinfo=timezone.utc)
@@ -19,11 +20,14 @@ PREFIX = "callqa/v1"
 def test_a_valid_score_and_its_alert_are_accepted_with_normalised_times():
     score = make_callscore("s1", "g1", "box1", "l1", T0, 1, frozenset({"insult"}))
     topic, payload = score_message(score)
-    env = check_message(topic, payload, PREFIX)
-    assert isinstance(env, Envelope) and (env.kind, env.site, env.group, env.box, env.line) == ("score", "s1", "g1", "box1", "l1")
-    assert env.created.endswith("Z") and len(env.created) == len("2025-06-02T01:00:00.000000Z")
+    accepted = check_message(topic, payload, PREFIX)
+    assert isinstance(accepted, Accepted)
+    t = accepted.topic
+    assert (t.kind, t.site, t.group, t.box, t.line) == ("score", "s1", "g1", "box1", "l1")
+    (*_, created, _received, _body), _failed = score_rows(accepted, "2025-06-02T01:05:00.000000Z")
+    assert created.endswith("Z") and len(created) == len("2025-06-02T01:00:00.000000Z")
     topic, payload = alert_message(score["alerts"][0], "s1", "g1", "box1")
-    assert isinstance(check_message(topic, payload, PREFIX), Envelope)
+    assert isinstance(check_message(topic, payload, PREFIX), Accepted)
 
 
 def test_messages_that_contradict_their_topic_or_themselves_are_refused_with_the_reason():

@@ -33,7 +33,7 @@ from scipy.io import wavfile
 
 from edge.bench import BenchContext, Measure, skipped
 from edge.config import ChannelMap, Config, parse_config
-from edge.mqtt.client import parse_broker_url
+from callqa_contract.broker import parse_broker_url
 from callqa_contract.messages import BoxId, parse_iso, validation_errors
 from edge.mqtt.sink import MqttSink
 from callqa_lab.synthetic import seq_of, synthetic_alert, synthetic_score
