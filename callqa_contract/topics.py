@@ -93,10 +93,17 @@ class Topics:
     def call_event(self, line: str) -> str:
         return self.for_kind("call_event", line)
 
+    def every_line(self, kind: str) -> str:
+        """Subscription for one per-line kind (score, alert, call_event) on every line of this box."""
+        path, has_line = _BOX_TOPICS[kind]
+        if not has_line:
+            raise ValueError(f"a {kind} topic has no line level")
+        return f"{self.box_root}/{path}/+"
+
     @property
     def call_events(self) -> str:
         """Subscription for CTI call start/end on every line of this box."""
-        return f"{self.box_root}/cmd/call/+"
+        return self.every_line("call_event")
 
     @property
     def ack(self) -> str:

@@ -112,8 +112,8 @@ def mqtt_load_run(broker_url: str, workdir: Path, lines: int, produce: Callable[
     subscribed = threading.Event()
     central.on_message = on_message
     central.on_subscribe = lambda *a: subscribed.set()
-    central.on_connect = lambda c, u, f, rc, p: c.subscribe([(f"{topics.box_root}/score/+", 1),
-                                                            (f"{topics.box_root}/alert/+", 1)])
+    central.on_connect = lambda c, u, f, rc, p: c.subscribe([(topics.every_line("score"), 1),
+                                                            (topics.every_line("alert"), 1)])
     central.connect(address.host, address.port)
     central.loop_start()
     if not subscribed.wait(10):
