@@ -9,7 +9,7 @@
 
 The prefix may itself contain '/', e.g. the default `callqa/v1`. Subscriptions: `watch_filter`
 (everything of a site or group), `kind_filter` (one kind from every box), `shared` (a kind
-split between store processes).
+split between store processes), `Topics.every_line` (one kind of one box).
 """
 
 from __future__ import annotations
@@ -111,19 +111,19 @@ class Topics:
         return f"{self.prefix}/{self.site}/{self.group}/ack"
 
 
-def _groups(prefix: str, site: str | None, group: str | None) -> str:
+def _site_and_group(prefix: str, site: str | None, group: str | None) -> str:
     return f"{prefix}/{check_level('site', site) if site else '+'}/{check_level('group', group) if group else '+'}"
 
 
 def watch_filter(prefix: str, site: str | None = None, group: str | None = None) -> str:
     """Subscription for everything under a site / group (or all of them)."""
-    return f"{_groups(prefix, site, group)}/#"
+    return f"{_site_and_group(prefix, site, group)}/#"
 
 
 def kind_filter(prefix: str, kind: str, site: str | None = None, group: str | None = None) -> str:
     """Subscription for one box kind (score, alert, ...) from every box of a site / group, every line."""
     path, has_line = _BOX_TOPICS[kind]
-    return f"{_groups(prefix, site, group)}/+/{path}{'/+' if has_line else ''}"
+    return f"{_site_and_group(prefix, site, group)}/+/{path}{'/+' if has_line else ''}"
 
 
 def shared(share_group: str, topic_filter: str) -> str:

@@ -71,7 +71,8 @@ def test_schemas_are_loaded_into_validators_only_by_the_contracts_registry():
 
 
 def test_broker_urls_are_parsed_only_by_the_contract():
-    parsing = sorted(module for module, tree in MODULES.items() if any(_calls(tree, "urlparse")) or any(_calls(tree, "urlsplit")))
+    parsing = sorted(module for module, tree in MODULES.items()
+                     if any(_calls(tree, "urlparse")) or any(_calls(tree, "urlsplit")))
     assert set(parsing) <= URL_PARSING
     broker_parsers = sorted((module, fn) for module, fn, node in _functions()
                             if module != "central/callqa_central/db.py" and any(_calls(node, "urlparse")))

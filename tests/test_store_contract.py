@@ -7,7 +7,12 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 
+import pytest
+
+from callqa_central.consumer import broker_address, subscriptions
 from callqa_central.db import migrations, open_database
+from callqa_central.errors import ConfigError
+from callqa_contract.broker import BrokerAddress
 from callqa_lab.simulate import alert_message, make_callscore, score_message
 from callqa_central.validate import Accepted, Rejected, check_message
 from callqa_central.writer import score_rows
@@ -89,3 +94,17 @@ def test_store_refuses_bad_arguments_with_a_clear_message(tmp_path):
     for proc, words in ((bad_broker, "expected mqtt://HOST"), (bad_db, "unknown database kind 'mysql'"),
                         (bad_site, "--site 's/1'")):
         assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_store_subscribes_to_scores_and_alerts_of_its_sites_on_a_shared_subscription():
+    assert subscriptions("callqa/v1", ("s1", "s2"), "central-qa") == [
+        "$share/central-qa/callqa/v1/s1/+/+/score/+", "$share/central-qa/callqa/v1/s1/+/+/alert/+",
+        "$share/central-qa/callqa/v1/s2/+/+/score/+", "$share/central-qa/callqa/v1/s2/+/+/alert/+",
+    ]
+
+
+def test_store_reads_broker_urls_as_the_box_does():
+    assert broker_address("ssl://qa:secret@broker.site") == BrokerAddress("broker.site", 8883, True, "qa", "secret")
+    assert broker_address("tcp://broker.site:1884") == BrokerAddress("broker.site", 1884, False)
+    with pytest.raises(ConfigError, match=r"^--broker mqtt://qa:\*\*\*@broker:x: the port is not a number$"):
+        broker_address("mqtt://qa:secret@broker:x")

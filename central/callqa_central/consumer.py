@@ -139,7 +139,8 @@ class StoreConsumer:
         db = self.open_db()
         db.migrate()
         writer = StoreWriter(db, self.opts.prefix)
-        self.client.connect_async(self.address.host, self.address.port, self.opts.keepalive_s, clean_start=False, properties=props)
+        self.client.connect_async(self.address.host, self.address.port, self.opts.keepalive_s, clean_start=False,
+                                  properties=props)
         self.client.loop_start()
         next_report = time.monotonic() + 60
         try:

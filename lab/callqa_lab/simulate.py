@@ -107,7 +107,8 @@ def score_message(score: dict[str, Any], prefix: str = "callqa/v1") -> tuple[str
     """(topic, payload) a box would publish for this CallScore."""
     b = score["box"]
     env = envelope("score", score, b["site"], b["group"], b["id"])
-    return Topics(prefix, b["site"], b["group"], b["id"]).score(score["line"]), json.dumps(env).encode()
+    topic = Topics(prefix, b["site"], b["group"], b["id"]).score(score["line"])
+    return topic, json.dumps(env).encode()
 
 
 def alert_message(alert: dict[str, Any], site: str, group: str, box: str, prefix: str = "callqa/v1") -> tuple[str, bytes]:
