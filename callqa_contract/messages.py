@@ -1,4 +1,5 @@
-"""The JSON envelope every payload travels in, its schemas, and the privacy check.
+"""The JSON envelope every payload travels in (checked by registry.py's schemas), and the
+privacy check.
 
     {"schema": "callqa.msg/1", "kind": ..., "msg_id": <uuid4 hex>, "created": <UTC ISO>,
      "box": {"site", "group", "id"}, "body": {...}}
@@ -13,26 +14,11 @@ import json
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
-from referencing import Registry, Resource
+from callqa_contract.registry import check_kind, envelope_validator, schema_errors
 
 ENVELOPE_SCHEMA = "callqa.msg/1"
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
-ENVELOPE_SCHEMA_FILE = "msg.v1.json"
-# kind -> the JSON Schema file its body must match
-BODY_SCHEMA_FILES: dict[str, str] = {
-    "status": "status.v1.json",
-    "score": "callscore.v1.json",
-    "alert": "alert.v1.json",
-    "light": "light.v1.json",
-    "call_event": "call_event.v1.json",
-    "light_ack": "light_ack.v1.json",
-}
-KINDS = tuple(BODY_SCHEMA_FILES)
 
 # Key names that would mean audio, features or words left the box. The rubric phrase that
 # matched travels as `phrase`, which is allowed; free text has no business in a payload.
@@ -74,9 +60,7 @@ class Envelope:
 
     @classmethod
     def new(cls, kind: str, box: BoxId, body: dict[str, Any]) -> "Envelope":
-        if kind not in BODY_SCHEMA_FILES:
-            raise ValueError(f"unknown message kind {kind!r}; known: {', '.join(KINDS)}")
-        return cls(kind, uuid.uuid4().hex, utc_now_iso(), box, body)
+        return cls(check_kind(kind), uuid.uuid4().hex, utc_now_iso(), box, body)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": ENVELOPE_SCHEMA, "kind": self.kind, "msg_id": self.msg_id,
@@ -95,26 +79,18 @@ class Envelope:
         problems = validation_errors(doc)
         if problems:
             raise MessageError("; ".join(problems))
+        return cls.from_dict(doc)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> "Envelope":
+        """An envelope from a document that already passed the envelope schema."""
         return cls(doc["kind"], doc["msg_id"], doc["created"], BoxId(**doc["box"]), doc["body"])
-
-
-def load_schema(name: str) -> dict[str, Any]:
-    return json.loads((SCHEMA_DIR / name).read_text())
-
-
-@lru_cache(maxsize=1)
-def _validator() -> Draft202012Validator:
-    schemas = [load_schema(n) for n in {ENVELOPE_SCHEMA_FILE, *BODY_SCHEMA_FILES.values()}]
-    registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
-    return Draft202012Validator(load_schema(ENVELOPE_SCHEMA_FILE), registry=registry,
-                                format_checker=FormatChecker())
 
 
 def validation_errors(doc: Any) -> list[str]:
     """Every way `doc` fails the envelope schema (and its kind's body schema), one line each,
     naming the path: `body.metrics.talk: 'agent_s' is a required property`."""
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
-    return [f"{'.'.join(str(p) for p in e.absolute_path) or '(top level)'}: {e.message}" for e in errors]
+    return schema_errors(envelope_validator(), doc)
 
 
 def privacy_problems(body: Any, path: str = "body") -> list[str]:

@@ -7,7 +7,9 @@
     <prefix>/<site>/<group>/<box>/cmd/call/<line>   inbound    kind=call_event
     <prefix>/<site>/<group>/ack                     inbound    kind=light_ack
 
-The prefix may itself contain '/', e.g. the default `callqa/v1`.
+The prefix may itself contain '/', e.g. the default `callqa/v1`. Subscriptions: `watch_filter`
+(everything of a site or group), `kind_filter` (one kind from every box), `shared` (a kind
+split between store processes), `Topics.every_line` (one kind of one box).
 """
 
 from __future__ import annotations
@@ -91,10 +93,17 @@ class Topics:
     def call_event(self, line: str) -> str:
         return self.for_kind("call_event", line)
 
+    def every_line(self, kind: str) -> str:
+        """Subscription for one per-line kind (score, alert, call_event) on every line of this box."""
+        path, has_line = _BOX_TOPICS[kind]
+        if not has_line:
+            raise ValueError(f"a {kind} topic has no line level")
+        return f"{self.box_root}/{path}/+"
+
     @property
     def call_events(self) -> str:
         """Subscription for CTI call start/end on every line of this box."""
-        return f"{self.box_root}/cmd/call/+"
+        return self.every_line("call_event")
 
     @property
     def ack(self) -> str:
@@ -102,16 +111,38 @@ class Topics:
         return f"{self.prefix}/{self.site}/{self.group}/ack"
 
 
+def _site_and_group(prefix: str, site: str | None, group: str | None) -> str:
+    return f"{prefix}/{check_level('site', site) if site else '+'}/{check_level('group', group) if group else '+'}"
+
+
 def watch_filter(prefix: str, site: str | None = None, group: str | None = None) -> str:
     """Subscription for everything under a site / group (or all of them)."""
-    return f"{prefix}/{check_level('site', site) if site else '+'}/{check_level('group', group) if group else '+'}/#"
+    return f"{_site_and_group(prefix, site, group)}/#"
+
+
+def kind_filter(prefix: str, kind: str, site: str | None = None, group: str | None = None) -> str:
+    """Subscription for one box kind (score, alert, ...) from every box of a site / group, every line."""
+    path, has_line = _BOX_TOPICS[kind]
+    return f"{_site_and_group(prefix, site, group)}/+/{path}{'/+' if has_line else ''}"
+
+
+def shared(share_group: str, topic_filter: str) -> str:
+    """MQTT v5 shared subscription: the broker hands each message to one member of the group."""
+    return f"$share/{check_level('share group', share_group)}/{topic_filter}"
+
+
+def below_prefix(prefix: str, topic: str) -> str | None:
+    """The topic's levels below the prefix (`hq/g1/box1/status`); None for a topic outside it."""
+    head = prefix.rstrip("/") + "/"
+    return topic[len(head):] if topic.startswith(head) else None
 
 
 def parse(prefix: str, topic: str) -> TopicInfo | None:
     """The kind and identity a topic carries; None for a topic outside the tree."""
-    if not topic.startswith(prefix + "/"):
+    rest_of_topic = below_prefix(prefix, topic)
+    if rest_of_topic is None:
         return None
-    parts = topic[len(prefix) + 1 :].split("/")
+    parts = rest_of_topic.split("/")
     if len(parts) == 3 and parts[2] == "ack":
         return TopicInfo("light_ack", parts[0], parts[1], None, None)
     if len(parts) < 4:

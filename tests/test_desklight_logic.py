@@ -8,7 +8,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from callqa_contract.messages import validation_errors
+from paho.mqtt.client import topic_matches_sub
+
+from callqa_contract.messages import BoxId, Envelope, validation_errors
+from callqa_contract.registry import KINDS
+from callqa_contract.topics import Topics as BoxTopics
+from callqa_contract.topics import kind_filter, parse
+from edge.mqtt.light import LightState
 from firmware.desklight import isotime, messages, pattern
 from firmware.desklight.button import LONG, SHORT, PressDetector
 from firmware.desklight.settings import Settings, SettingsError
@@ -200,6 +206,28 @@ def test_ack_envelope_follows_the_contract():
     assert msg["box"] == {"site": "hq", "group": "g1", "id": "desk-1"}
     assert msg["body"] == {"alert_id": "red-1", "by": "desk-1"}
     assert messages.parse_ack(TOPICS.ack, payload.encode()) == "red-1"
+
+
+def test_the_lights_topics_are_the_contracts():
+    """MicroPython has no callqa_contract, so the firmware keeps its own topic grammar: hold it to the contract's."""
+    box = BoxTopics("callqa/v1", "hq", "g1", "box-7")
+    assert TOPICS.lights == kind_filter("callqa/v1", "light", "hq", "g1")
+    assert TOPICS.ack == box.ack and parse("callqa/v1", TOPICS.ack).kind == "light_ack"
+    assert topic_matches_sub(TOPICS.lights, box.light) and TOPICS.box_of(box.light) == parse("callqa/v1", box.light).box
+    for kind in set(KINDS) - {"light", "light_ack"}:  # no other topic of the box is taken for a light
+        topic = box.for_kind(kind, "l1")
+        assert not topic_matches_sub(TOPICS.lights, topic) and TOPICS.box_of(topic) is None, topic
+    other_group = BoxTopics("callqa/v1", "hq", "g2", "box-7")
+    assert not topic_matches_sub(TOPICS.lights, other_group.light) and TOPICS.box_of(other_group.light) is None
+
+
+def test_the_light_reads_the_light_message_the_box_publishes():
+    since = NOW // 1000  # whole seconds: the box writes milliseconds, a float's last digit may not survive
+    body = LightState("red", True, "insult", "line5", "call-9", "red-9", since, since + 600).to_dict()
+    payload = Envelope.new("light", BoxId("hq", "g1", "box-7"), body).to_json()
+    light = messages.parse_light(BoxTopics("callqa/v1", "hq", "g1", "box-7").light, "box-7", payload)
+    assert (light.state, light.blink, light.line, light.alert_id) == ("red", True, "line5", "red-9")
+    assert (light.since_ms, light.expires_ms) == (since * 1000, (since + 600) * 1000)
 
 
 @pytest.mark.parametrize("payload, complaint", [

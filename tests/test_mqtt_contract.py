@@ -9,10 +9,11 @@ import time
 import pytest
 
 from edge.events import Alert, CallBoundary
-from callqa_contract.messages import (FORBIDDEN_KEYS, BODY_SCHEMA_FILES, BoxId, Envelope, MessageError,
+from callqa_contract.messages import (FORBIDDEN_KEYS, BoxId, Envelope, MessageError,
                                 privacy_problems, validation_errors)
 from edge.mqtt.sink import MqttSink
 from callqa_lab.synthetic import synthetic_alert, synthetic_score
+from callqa_contract.registry import BODY_SCHEMA_FILES
 from callqa_contract.topics import Topics, parse, watch_filter
 from tests.mqtt_helpers import Collector, box_config
 

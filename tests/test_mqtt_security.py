@@ -144,11 +144,14 @@ def test_box_publishes_over_tls_with_a_client_certificate(tmp_path):
 
 
 def test_config_refuses_a_password_file_without_a_username_and_a_bad_broker_url(tmp_path):
-    from edge.config import parse_config
-    from edge.mqtt.client import parse_broker_url
+    from callqa_contract.broker import parse_broker_url
+    from edge.config import MqttConfig, parse_config
+    from edge.mqtt.client import make_paho_client
 
     with pytest.raises(ConfigError, match=r"box.toml: mqtt: .*password_file is set but username is not"):
         parse_config({"mqtt": {"password_file": str(tmp_path / "pw")}}, "box.toml")
-    with pytest.raises(ConfigError, match=r"expected mqtt://HOST\[:PORT\]"):
-        parse_broker_url("http://broker:1883")
+    with pytest.raises(ConfigError, match=r"mqtt.url 'http://broker:1883': expected mqtt://HOST\[:PORT\]"):
+        make_paho_client(MqttConfig(url="http://broker:1883"), "box1")
+    with pytest.raises(ConfigError, match=r"mqtt.url 'mqtt://broker:x': the port is not a number"):
+        make_paho_client(MqttConfig(url="mqtt://broker:x"), "box1")
     assert parse_broker_url("mqtts://broker").port == 8883

@@ -7,9 +7,15 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 
+import pytest
+
+from callqa_central.consumer import broker_address, subscriptions
 from callqa_central.db import migrations, open_database
+from callqa_central.errors import ConfigError
+from callqa_contract.broker import BrokerAddress
 from callqa_lab.simulate import alert_message, make_callscore, score_message
-from callqa_central.validate import Envelope, Rejected, check_message
+from callqa_central.validate import Accepted, Rejected, check_message
+from callqa_central.writer import score_rows
 from tests.postgres import postgres_cluster  # noqa: F401 - fixture
 
 T0 = datetime(2025, 6, 2, 1, 0, tzinfo=timezone.utc)
@@ -19,11 +25,14 @@ PREFIX = "callqa/v1"
 def test_a_valid_score_and_its_alert_are_accepted_with_normalised_times():
     score = make_callscore("s1", "g1", "box1", "l1", T0, 1, frozenset({"insult"}))
     topic, payload = score_message(score)
-    env = check_message(topic, payload, PREFIX)
-    assert isinstance(env, Envelope) and (env.kind, env.site, env.group, env.box, env.line) == ("score", "s1", "g1", "box1", "l1")
-    assert env.created.endswith("Z") and len(env.created) == len("2025-06-02T01:00:00.000000Z")
+    accepted = check_message(topic, payload, PREFIX)
+    assert isinstance(accepted, Accepted)
+    t = accepted.topic
+    assert (t.kind, t.site, t.group, t.box, t.line) == ("score", "s1", "g1", "box1", "l1")
+    (*_, created, _received, _body), _failed = score_rows(accepted, "2025-06-02T01:05:00.000000Z")
+    assert created.endswith("Z") and len(created) == len("2025-06-02T01:00:00.000000Z")
     topic, payload = alert_message(score["alerts"][0], "s1", "g1", "box1")
-    assert isinstance(check_message(topic, payload, PREFIX), Envelope)
+    assert isinstance(check_message(topic, payload, PREFIX), Accepted)
 
 
 def test_messages_that_contradict_their_topic_or_themselves_are_refused_with_the_reason():
@@ -85,3 +94,17 @@ def test_store_refuses_bad_arguments_with_a_clear_message(tmp_path):
     for proc, words in ((bad_broker, "expected mqtt://HOST"), (bad_db, "unknown database kind 'mysql'"),
                         (bad_site, "--site 's/1'")):
         assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_store_subscribes_to_scores_and_alerts_of_its_sites_on_a_shared_subscription():
+    assert subscriptions("callqa/v1", ("s1", "s2"), "central-qa") == [
+        "$share/central-qa/callqa/v1/s1/+/+/score/+", "$share/central-qa/callqa/v1/s1/+/+/alert/+",
+        "$share/central-qa/callqa/v1/s2/+/+/score/+", "$share/central-qa/callqa/v1/s2/+/+/alert/+",
+    ]
+
+
+def test_store_reads_broker_urls_as_the_box_does():
+    assert broker_address("ssl://qa:secret@broker.site") == BrokerAddress("broker.site", 8883, True, "qa", "secret")
+    assert broker_address("tcp://broker.site:1884") == BrokerAddress("broker.site", 1884, False)
+    with pytest.raises(ConfigError, match=r"^--broker mqtt://qa:\*\*\*@broker:x: the port is not a number$"):
+        broker_address("mqtt://qa:secret@broker:x")

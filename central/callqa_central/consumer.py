@@ -22,15 +22,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from callqa_contract.broker import BrokerAddress, BrokerUrlError, parse_broker_url
+from callqa_contract.topics import kind_filter, shared
 from callqa_central.errors import ConfigError
 from callqa_central.db import Database, redact
+from callqa_central.validate import STORED_KINDS
 from callqa_central.writer import BatchResult, Received, StoreWriter
 
 log = logging.getLogger("callqa.store")
@@ -58,16 +60,15 @@ class _Pending:
 
 
 def subscriptions(prefix: str, sites: tuple[str, ...], share_group: str) -> list[str]:
-    return [f"$share/{share_group}/{prefix}/{site}/+/+/{kind}/+" for site in sites for kind in ("score", "alert")]
+    return [shared(share_group, kind_filter(prefix, kind, site)) for site in sites for kind in STORED_KINDS]
 
 
-def broker_address(url: str) -> tuple[str, int, bool]:
-    """`mqtt://host[:1883]` or `mqtts://host[:8883]` → (host, port, tls)."""
-    u = urlparse(url)
-    if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
-        raise ConfigError(f"--broker {url}: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
-    tls = u.scheme == "mqtts"
-    return u.hostname, u.port or (8883 if tls else 1883), tls
+def broker_address(url: str) -> BrokerAddress:
+    """--broker parsed by the contract; ConfigError naming the option when it is not a broker URL."""
+    try:
+        return parse_broker_url(url)
+    except BrokerUrlError as e:
+        raise ConfigError(f"--broker {redact(url)}: {e}") from None
 
 
 class StoreConsumer:
@@ -81,17 +82,17 @@ class StoreConsumer:
         self.connection = 0  # bumped on every CONNACK; read by the writer thread
         self.stored = 0
         self.quarantined = 0
+        self.address = broker_address(opts.broker_url)
         self.client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
-        u = urlparse(self.opts.broker_url)
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=self.opts.client_id,
             protocol=mqtt.MQTTv5, manual_ack=True,
         )
-        if u.username:
-            client.username_pw_set(u.username, u.password)
-        if broker_address(self.opts.broker_url)[2]:
+        if self.address.username:
+            client.username_pw_set(self.address.username, self.address.password)
+        if self.address.tls:
             client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
@@ -132,14 +133,14 @@ class StoreConsumer:
 
     # --- writer thread --------------------------------------------------------------
     def run(self) -> None:
-        host, port, _ = broker_address(self.opts.broker_url)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.opts.session_expiry_s
         props.ReceiveMaximum = self.opts.receive_maximum
         db = self.open_db()
         db.migrate()
         writer = StoreWriter(db, self.opts.prefix)
-        self.client.connect_async(host, port, self.opts.keepalive_s, clean_start=False, properties=props)
+        self.client.connect_async(self.address.host, self.address.port, self.opts.keepalive_s, clean_start=False,
+                                  properties=props)
         self.client.loop_start()
         next_report = time.monotonic() + 60
         try:

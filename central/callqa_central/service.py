@@ -18,7 +18,8 @@ _TOPIC_SAFE = re.compile(r"^[^/+#\s]+$")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--broker", required=True, help="mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (user:password@ allowed)")
+    p.add_argument("--broker", required=True,
+                   help="mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (tcp:// and ssl:// too; user:password@ allowed)")
     p.add_argument("--site", action="append", required=True, dest="sites", help="site to consume; repeat for several")
     p.add_argument("--share-group", default="callqa-store",
                    help="shared-subscription group: store processes with the same group split the messages")

@@ -1,10 +1,13 @@
-"""Check one MQTT message against the contract and turn it into a typed record, or say why not.
+"""Check one MQTT message against the contract and accept it for the database, or say why not.
 
-Every payload is an envelope (callqa_contract/schemas/msg.v1.json) whose `body` is validated by the JSON
-Schema of its kind. Beyond the schemas, a message must agree with itself: the topic's
-site/group/box and kind must match the envelope, and a CallScore's own `box` the envelope's,
-so that one box cannot file scores under another's name. Anything that fails becomes a
-`Rejected` with a reason a person can act on; nothing raises.
+Every payload is the contract's envelope (callqa_contract/schemas/msg.v1.json) whose `body`
+is validated by the JSON Schema of its kind. On top of the contract's validators this store
+keeps its own policy: versions are checked first (a newer box's message is "unknown version",
+not a list of schema errors), a reason names the first schema error and counts the rest, and
+a message must agree with itself: the topic's site/group/box and kind must match the
+envelope, and a CallScore's own `box` the envelope's, so that one box cannot file scores
+under another's name. Anything that fails becomes a `Rejected` with a reason a person can
+act on; nothing raises.
 """
 
 from __future__ import annotations
@@ -12,29 +15,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+from callqa_contract.messages import ENVELOPE_SCHEMA, Envelope
+from callqa_contract.registry import body_validator, envelope_validator, schema_errors
+from callqa_contract.topics import TopicInfo, below_prefix, parse
 
-ENVELOPE_SCHEMA = "callqa.msg/1"
 CALLSCORE_SCHEMA = "callqa.callscore/1"
-# topic kind segment -> envelope kind it must carry
-TOPIC_KINDS = ("score", "alert")
+STORED_KINDS = ("score", "alert")
 
 
 @dataclass(frozen=True)
-class Envelope:
-    msg_id: str
-    kind: str
-    created: str  # normalised UTC, see utc_text
-    site: str
-    group: str
-    box: str
-    line: str  # from the topic
-    body: dict[str, Any]
+class Accepted:
+    """A message fit for the database: its envelope and what its topic says (the line)."""
+
+    envelope: Envelope
+    topic: TopicInfo
 
 
 @dataclass(frozen=True)
@@ -51,49 +47,27 @@ def utc_text(value: str) -> str:
     return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@lru_cache(maxsize=1)
-def _validators() -> dict[str, Draft202012Validator]:
-    folder = resources.files("callqa_contract") / "schemas"
-    docs = {entry.name: json.loads(entry.read_text("utf-8")) for entry in folder.iterdir() if entry.name.endswith(".json")}
-    # Schemas refer to each other by relative URI (callscore → alert; the envelope → each
-    # kind's body): resolve every one from the package, never the network.
-    registry = Registry().with_resources(
-        (doc["$id"], Resource.from_contents(doc)) for doc in docs.values()
-    )
-    return {
-        "envelope": Draft202012Validator(docs["msg.v1.json"], registry=registry),
-        "score": Draft202012Validator(docs["callscore.v1.json"], registry=registry),
-        "alert": Draft202012Validator(docs["alert.v1.json"], registry=registry),
-    }
-
-
-def _first_error(validator: Draft202012Validator, doc: Any, what: str) -> str | None:
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+def _first_error(errors: list[str], what: str) -> str | None:
     if not errors:
         return None
-    e = errors[0]
-    where = ".".join(str(p) for p in e.absolute_path) or "(top level)"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{what} invalid: {where}: {e.message}{more}"
+    return f"{what} invalid: {errors[0]}{more}"
 
 
-def parse_topic(topic: str, prefix: str) -> tuple[str, str, str, str, str] | str:
-    """`<prefix>/<site>/<group>/<box>/<kind>/<line>` → (site, group, box, kind, line), or a reason."""
-    head = prefix.rstrip("/") + "/"
-    if not topic.startswith(head):
+def _stored_topic(topic: str, prefix: str) -> TopicInfo | str:
+    """What a score or alert topic says, or why the store does not take messages on it."""
+    if below_prefix(prefix, topic) is None:
         return f"topic '{topic}' is outside prefix '{prefix}'"
-    parts = topic[len(head):].split("/")
-    if len(parts) != 5 or parts[3] not in TOPIC_KINDS:
+    info = parse(prefix, topic)
+    if info is None or info.kind not in STORED_KINDS:
         return f"topic '{topic}' is not <prefix>/<site>/<group>/<box>/score|alert/<line>"
-    site, group, box, kind, line = parts
-    return site, group, box, kind, line
+    return info
 
 
-def check_message(topic: str, payload: bytes, prefix: str) -> Envelope | Rejected:
-    parsed = parse_topic(topic, prefix)
-    if isinstance(parsed, str):
-        return Rejected(parsed)
-    site, group, box, topic_kind, line = parsed
+def check_message(topic: str, payload: bytes, prefix: str) -> Accepted | Rejected:
+    info = _stored_topic(topic, prefix)
+    if isinstance(info, str):
+        return Rejected(info)
     try:
         doc = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as e:
@@ -104,30 +78,30 @@ def check_message(topic: str, payload: bytes, prefix: str) -> Envelope | Rejecte
     if doc.get("schema") != ENVELOPE_SCHEMA:
         return Rejected(f"unknown envelope schema {doc.get('schema')!r} (this store reads {ENVELOPE_SCHEMA!r})", msg_id)
     body = doc.get("body")
-    # Versions first: a newer box's message is "unknown version", not a list of schema errors.
-    if topic_kind == "score" and isinstance(body, dict) and body.get("schema") != CALLSCORE_SCHEMA:
+    if info.kind == "score" and isinstance(body, dict) and body.get("schema") != CALLSCORE_SCHEMA:
         return Rejected(f"unknown CallScore schema {body.get('schema')!r} (this store reads {CALLSCORE_SCHEMA!r})", msg_id)
-    if isinstance(doc.get("kind"), str) and doc["kind"] != topic_kind:
-        return Rejected(f"envelope kind '{doc['kind']}' on a '{topic_kind}' topic", msg_id)
-    validators = _validators()
-    if err := _first_error(validators["envelope"], doc, "envelope"):
+    if isinstance(doc.get("kind"), str) and doc["kind"] != info.kind:
+        return Rejected(f"envelope kind '{doc['kind']}' on a '{info.kind}' topic", msg_id)
+    # Times are checked below, with utc_text, so schema `format` is left out of these checks.
+    if err := _first_error(schema_errors(envelope_validator(formats=False), doc), "envelope"):
         return Rejected(err, msg_id)
-    who = doc["box"]
-    if (who["site"], who["group"], who["id"]) != (site, group, box):
+    env = Envelope.from_dict(doc)
+    if (env.box.site, env.box.group, env.box.id) != (info.site, info.group, info.box):
         return Rejected(
-            f"envelope box {who['site']}/{who['group']}/{who['id']} differs from the topic's {site}/{group}/{box}", msg_id
+            f"envelope box {env.box.site}/{env.box.group}/{env.box.id} differs from the topic's "
+            f"{info.site}/{info.group}/{info.box}", msg_id
         )
-    if err := _first_error(validators[topic_kind], body, f"{topic_kind} body"):
+    if err := _first_error(schema_errors(body_validator(info.kind, formats=False), body), f"{info.kind} body"):
         return Rejected(err, msg_id)
-    if reason := _consistency(topic_kind, body, who, line):
+    if reason := _consistency(info.kind, body, doc["box"], info.line):
         return Rejected(reason, msg_id)
     try:
-        created = utc_text(doc["created"])
-        if topic_kind == "score":
+        utc_text(env.created)
+        if info.kind == "score":
             utc_text(body["start"]), utc_text(body["end"])
     except ValueError as e:
         return Rejected(f"bad timestamp: {e}", msg_id)
-    return Envelope(doc["msg_id"], topic_kind, created, site, group, box, line, body)
+    return Accepted(env, info)
 
 
 def _consistency(kind: str, body: dict[str, Any], who: dict[str, str], line: str) -> str | None:

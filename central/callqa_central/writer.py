@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from callqa_central.db import Database
-from callqa_central.validate import Envelope, Rejected, check_message, utc_text
+from callqa_central.validate import Accepted, Rejected, check_message, utc_text
 
 log = logging.getLogger("callqa.store")
 
@@ -71,27 +71,28 @@ def _dump(doc: dict[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
-def score_rows(env: Envelope, received_utc: str) -> tuple[tuple, list[tuple]]:
-    b = env.body
+def score_rows(msg: Accepted, received_utc: str) -> tuple[tuple, list[tuple]]:
+    env, t, b = msg.envelope, msg.topic, msg.envelope.body
     start = utc_text(b["start"])
     call = (
-        env.msg_id, env.site, env.group, env.box, env.line, b["call_id"], b.get("call_ref"), start,
+        env.msg_id, t.site, t.group, t.box, t.line, b["call_id"], b.get("call_ref"), start,
         utc_text(b["end"]), b["duration_s"], b["end_reason"], b["score"], b["max_score"], b["pass_mark"],
-        int(b["passed"]), int(b["fatal"]), len(b["alerts"]), _dump(b["flags"]), env.created, received_utc, _dump(b),
+        int(b["passed"]), int(b["fatal"]), len(b["alerts"]), _dump(b["flags"]), utc_text(env.created), received_utc,
+        _dump(b),
     )
     failed = [
         (env.msg_id, it["id"], it["name"], it["section"], it["deduction"], it["points"], int(it["fatal"]),
-         env.site, env.group, env.box, env.line, start)
+         t.site, t.group, t.box, t.line, start)
         for it in b["items"] if it["status"] == "failed"
     ]
     return call, failed
 
 
-def alert_row(env: Envelope, received_utc: str) -> tuple:
-    b = env.body
+def alert_row(msg: Accepted, received_utc: str) -> tuple:
+    env, t, b = msg.envelope, msg.topic, msg.envelope.body
     return (
-        env.msg_id, env.site, env.group, env.box, env.line, b["call_id"], b["alert_id"], b["item"],
-        b["severity"], b["reason"], b["t"], env.created, received_utc, _dump(b),
+        env.msg_id, t.site, t.group, t.box, t.line, b["call_id"], b["alert_id"], b["item"],
+        b["severity"], b["reason"], b["t"], utc_text(env.created), received_utc, _dump(b),
     )
 
 
@@ -124,12 +125,12 @@ class StoreWriter:
         rejected = sum(isinstance(r, Rejected) for _, r in checked)
         return BatchResult(len(checked) - rejected, rejected)
 
-    def _write(self, checked: list[tuple[Received, Envelope | Rejected]]) -> None:
+    def _write(self, checked: list[tuple[Received, Accepted | Rejected]]) -> None:
         calls, failed, alerts, quarantined = [], [], [], []
         for msg, result in checked:
             if isinstance(result, Rejected):
                 quarantined.append(quarantine_row(msg, result.reason, result.msg_id))
-            elif result.kind == "score":
+            elif result.topic.kind == "score":
                 call, items = score_rows(result, msg.received_utc)
                 calls.append(call)
                 failed.extend(items)
@@ -140,12 +141,12 @@ class StoreWriter:
             if rows:
                 self.db.executemany(sql, rows)
 
-    def _quarantine_refused(self, checked: tuple[Received, Envelope | Rejected], error: Exception) -> BatchResult:
+    def _quarantine_refused(self, checked: tuple[Received, Accepted | Rejected], error: Exception) -> BatchResult:
         msg, result = checked
         if isinstance(result, Rejected):
             raise error  # even the quarantine row was refused: nothing to do but retry and alarm
-        reason = f"database refused the {result.kind}: {error}".strip()
+        reason = f"database refused the {result.topic.kind}: {error}".strip()
         log.warning("quarantined %s: %s", msg.topic, reason)
         with self.db.transaction():
-            self.db.execute(INSERT_QUARANTINE, quarantine_row(msg, reason, result.msg_id))
+            self.db.execute(INSERT_QUARANTINE, quarantine_row(msg, reason, result.envelope.msg_id))
         return BatchResult(0, 1)

@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from edge.config import MqttConfig, load_config
 from callqa_contract.messages import validation_errors
-from callqa_contract.topics import parse, watch_filter
+from callqa_contract.topics import below_prefix, parse, watch_filter
 
 _COLOURS = {"red": "bold red", "amber": "yellow", "green": "green", "online": "green", "offline": "red"}
 
@@ -58,7 +58,7 @@ def render(topic: str, payload: bytes, prefix: str) -> str:
     kind = doc.get("kind") if isinstance(doc, dict) else None
     if info is not None and kind is not None and kind != info.kind:
         problems.append(f"kind {kind!r} on a {info.kind} topic")
-    where = escape(topic[len(prefix) + 1:] if topic.startswith(prefix + "/") else topic)
+    where = escape(below_prefix(prefix, topic) or topic)
     if problems:
         return f"[bold red]INVALID[/] {where}\n" + "\n".join(f"    [red]{escape(p)}[/]" for p in problems)
     return f"{kind:<10} {where}  {summary(kind, doc['body'])}"

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -30,6 +29,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge import __version__
+from callqa_contract.broker import BrokerAddress, BrokerUrlError, parse_broker_url
 from edge.config import Config, ConfigError, MqttConfig
 from edge.events import CallBoundary
 from callqa_contract.messages import BoxId, Envelope, MessageError, privacy_problems, validation_errors
@@ -44,27 +44,6 @@ REFUSED_RETRY_S = 30.0  # a message the broker refused (v5 PUBACK error) is sent
 RESEND_WAIT_S = 30.0  # after a reconnect, how long paho's own resends may take before we resend
 PRUNE_EVERY_S = 10.0  # age-bound check of the outbox
 SEEN_IDS = 1024  # inbound msg_ids remembered, to drop QoS 1 redeliveries
-
-
-@dataclass(frozen=True)
-class BrokerAddress:
-    host: str
-    port: int
-    tls: bool
-
-
-def parse_broker_url(url: str) -> BrokerAddress:
-    """mqtt://host[:1883] or mqtts://host[:8883] (tcp:// and ssl:// are accepted too)."""
-    u = urlparse(url)
-    schemes = {"mqtt": False, "tcp": False, "mqtts": True, "ssl": True}
-    if u.scheme not in schemes or not u.hostname:
-        raise ConfigError(f"mqtt.url {url!r}: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
-    tls = schemes[u.scheme]
-    try:
-        port = u.port or (8883 if tls else 1883)
-    except ValueError:
-        raise ConfigError(f"mqtt.url {url!r}: the port is not a number") from None
-    return BrokerAddress(u.hostname, port, tls)
 
 
 def read_secret(path: Path, what: str) -> str:
@@ -86,7 +65,11 @@ def read_secret(path: Path, what: str) -> str:
 def make_paho_client(mcfg: MqttConfig, client_id: str, url: str | None = None) -> tuple[paho.Client, BrokerAddress]:
     """A paho client set up from the config: protocol, credentials, TLS. Not yet connected.
     Shared by the box and by `callqa watch`."""
-    address = parse_broker_url(url or mcfg.url)
+    url = url or mcfg.url
+    try:
+        address = parse_broker_url(url)
+    except BrokerUrlError as e:
+        raise ConfigError(f"mqtt.url {url!r}: {e}") from None
     protocol = MQTTProtocolVersion.MQTTv5 if mcfg.protocol == 5 else MQTTProtocolVersion.MQTTv311
     client = paho.Client(
         CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol,

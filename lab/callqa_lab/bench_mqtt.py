@@ -33,7 +33,7 @@ from scipy.io import wavfile
 
 from edge.bench import BenchContext, Measure, skipped
 from edge.config import ChannelMap, Config, parse_config
-from edge.mqtt.client import parse_broker_url
+from callqa_contract.broker import parse_broker_url
 from callqa_contract.messages import BoxId, parse_iso, validation_errors
 from edge.mqtt.sink import MqttSink
 from callqa_lab.synthetic import seq_of, synthetic_alert, synthetic_score
@@ -112,8 +112,8 @@ def mqtt_load_run(broker_url: str, workdir: Path, lines: int, produce: Callable[
     subscribed = threading.Event()
     central.on_message = on_message
     central.on_subscribe = lambda *a: subscribed.set()
-    central.on_connect = lambda c, u, f, rc, p: c.subscribe([(f"{topics.box_root}/score/+", 1),
-                                                            (f"{topics.box_root}/alert/+", 1)])
+    central.on_connect = lambda c, u, f, rc, p: c.subscribe([(topics.every_line("score"), 1),
+                                                            (topics.every_line("alert"), 1)])
     central.connect(address.host, address.port)
     central.loop_start()
     if not subscribed.wait(10):

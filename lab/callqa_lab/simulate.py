@@ -16,7 +16,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from callqa_central.consumer import broker_address
+from callqa_contract.broker import parse_broker_url
+from callqa_contract.messages import BoxId, Envelope
+from callqa_contract.topics import Topics
 
 
 @dataclass(frozen=True)
@@ -97,32 +99,30 @@ def make_callscore(site: str, group: str, box: str, line: str, start: datetime, 
 
 def envelope(kind: str, body: dict[str, Any], site: str, group: str, box: str,
              created: datetime | None = None) -> dict[str, Any]:
-    return {
-        "schema": "callqa.msg/1", "kind": kind, "msg_id": uuid.uuid4().hex,
-        "created": iso(created or datetime.now(timezone.utc)),
-        "box": {"site": site, "group": group, "id": box}, "body": body,
-    }
+    return Envelope(kind, uuid.uuid4().hex, iso(created or datetime.now(timezone.utc)), BoxId(site, group, box),
+                    body).to_dict()
 
 
 def score_message(score: dict[str, Any], prefix: str = "callqa/v1") -> tuple[str, bytes]:
     """(topic, payload) a box would publish for this CallScore."""
     b = score["box"]
     env = envelope("score", score, b["site"], b["group"], b["id"])
-    return f"{prefix}/{b['site']}/{b['group']}/{b['id']}/score/{score['line']}", json.dumps(env).encode()
+    topic = Topics(prefix, b["site"], b["group"], b["id"]).score(score["line"])
+    return topic, json.dumps(env).encode()
 
 
 def alert_message(alert: dict[str, Any], site: str, group: str, box: str, prefix: str = "callqa/v1") -> tuple[str, bytes]:
     env = envelope("alert", alert, site, group, box)
-    return f"{prefix}/{site}/{group}/{box}/alert/{alert['line']}", json.dumps(env).encode()
+    return Topics(prefix, site, group, box).alert(alert["line"]), json.dumps(env).encode()
 
 
 def publish_all(broker_url: str, messages: list[tuple[str, bytes]], client_id: str, timeout_s: float = 60) -> None:
     """Publish at QoS 1 from one box connection and return once the broker has acknowledged all."""
-    host, port, _ = broker_address(broker_url)
+    address = parse_broker_url(broker_url)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.max_queued_messages_set(0)
     client.max_inflight_messages_set(100)
-    client.connect(host, port)
+    client.connect(address.host, address.port)
     client.loop_start()
     try:
         infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
