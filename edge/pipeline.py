@@ -77,12 +77,14 @@ class ScoredCall:
 
 
 class LinePipeline:
+    """`rate`: the working rate every stage is built for; a Frame at another rate is refused."""
+
     def __init__(self, line: str, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink],
                  epoch: datetime | None = None, keywords: KeywordStage | None = None,
-                 call_numbers: Iterator[int] | None = None):
+                 call_numbers: Iterator[int] | None = None, *, rate: int):
         self.line, self.cfg = line, cfg
         self.sinks = list(sinks)
-        self.rate = cfg.audio.sample_rate
+        self.rate = rate
         self.epoch = epoch or datetime.now(timezone.utc)  # wall time of stream time 0
         self.vads = {side: SideVad(line, side, self.rate, cfg.audio.frame_ms, cfg.vad) for side in Side}
         apology = rubric.item("apology")
@@ -144,6 +146,9 @@ class LinePipeline:
     # ------------------------------------------------------------------ per block
 
     def _frame(self, frame: Frame) -> list[ScoredCall]:
+        if frame.sample_rate != self.rate:
+            raise ValueError(f"line {self.line!r}: a frame at {frame.sample_rate} Hz reached a pipeline "
+                             f"built for {self.rate} Hz")
         self._mono = frame.customer is None
         if self._next_rubric is not None and self._call is None and all(
                 v.speaking_since is None for v in self.vads.values()):

@@ -10,10 +10,10 @@ import time
 
 from scipy.io import wavfile
 
-from edge.line import keyword_stage
+from edge.line import BLOCK_S, keyword_stage
 from edge.config import LightBridgeConfig, parse_config
 from edge.scoring.rubric import load_rubric
-from edge.service import BLOCK_S, Service
+from edge.service import Service
 from edge.events import Alert
 from edge.light.bridge import LightBridge
 from edge.mqtt.sink import MqttSink
