@@ -38,13 +38,13 @@ def load_setup(config_path: Path | None) -> tuple[Config, Rubric]:
     return cfg, load_rubric(cfg.rubric.path)
 
 
-def keyword_stage(cfg: Config, rubric: Rubric, line: str) -> KeywordStage | None:
-    """A keyword spotter for one line, or None when this box has none (keyword items are
-    then reported as not measured)."""
+def keyword_stage(cfg: Config, rubric: Rubric, line: str, rate: int) -> KeywordStage | None:
+    """A keyword spotter for one line at `rate` Hz, or None when this box has none (keyword
+    items are then reported as not measured)."""
     spotter = _spotter_class() if cfg.keywords.enabled else None
     if spotter is None:
         return None
-    return spotter.from_config(cfg.keywords, rubric.phrases(), rubric.thresholds(), line)
+    return spotter.from_config(cfg.keywords, rubric.phrases(), rubric.thresholds(), line, sample_rate=rate)
 
 
 @functools.lru_cache(maxsize=1)
@@ -60,8 +60,10 @@ def _spotter_class():
 
 def line_pipeline(line: str, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink],
                   epoch: datetime | None = None, call_numbers: Iterator[int] | None = None) -> LinePipeline:
-    return LinePipeline(line, cfg, rubric, sinks, epoch, keyword_stage(cfg, rubric, line), call_numbers,
-                        rate=cfg.audio.sample_rate)
+    """A line's pipeline and keyword spotter, both built for the box's working rate."""
+    rate = cfg.audio.sample_rate
+    return LinePipeline(line, cfg, rubric, sinks, epoch, keyword_stage(cfg, rubric, line, rate), call_numbers,
+                        rate=rate)
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,8 @@ class Health(Protocol):
 class KeywordStage(Protocol):
     """The keyword spotter as the pipeline uses it (edge/keywords: KeywordSpotter)."""
 
-    def process(self, side: Side, samples: np.ndarray, sample_rate: int, t0: float) -> list[KeywordHit]: ...
+    def process(self, side: Side, samples: np.ndarray, t0: float) -> list[KeywordHit]:
+        """`samples` at the rate the stage was built for (the pipeline's)."""
 
     def flush(self, side: Side) -> list[KeywordHit]: ...
 
@@ -190,7 +191,7 @@ class LinePipeline:
         a call (the greeting) are heard before the segmenter opens it."""
         if self.keywords is None or (self.vads[side].speaking_since is None and not finished):
             return []
-        hits = self.keywords.process(side, samples, self.rate, t0)
+        hits = self.keywords.process(side, samples, t0)
         if finished:
             hits += self.keywords.flush(side)
         self._hits += hits

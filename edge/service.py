@@ -59,7 +59,8 @@ class Service:
         """Re-read the rubric file and build each line's spotter for its phrase lists; raises
         ConfigError (naming file and key, or the phrase) before anything changes."""
         rubric = load_rubric(self.cfg.rubric.path)
-        return rubric, {line.name: keyword_stage(self.cfg, rubric, line.name) for line in self.cfg.lines}
+        return rubric, {line.name: keyword_stage(self.cfg, rubric, line.name, self._sources.rate)
+                        for line in self.cfg.lines}
 
     def replace_rubric(self, prepared: tuple[Rubric, dict[str, KeywordStage | None]]) -> None:
         """SIGHUP's reloaded rubric: each line takes it up between calls (LinePipeline.replace_rubric);

@@ -62,14 +62,14 @@ def keywords(cfg: Config) -> list[CheckResult]:
     from edge.scoring.rubric import load_rubric
 
     fix = "reinstall with scripts/install.sh (it puts the model in the venv's share/callqa/models), or correct keywords.model"
+    rate = LineSources.of(cfg).rate
     started = time.perf_counter()
-    stage = keyword_stage(cfg, load_rubric(cfg.rubric.path), cfg.lines[0].name if cfg.lines else "doctor")
+    stage = keyword_stage(cfg, load_rubric(cfg.rubric.path), cfg.lines[0].name if cfg.lines else "doctor", rate)
     if stage is None:
         return [CheckResult("keywords", "fail", "keyword spotting is not installed in this build", fix)]
     loaded = time.perf_counter()
-    rate = LineSources.of(cfg).rate
     noise = np.random.default_rng(0).normal(0, 300, rate).astype(np.int16)  # a second of line hiss
-    stage.process(Side.AGENT, noise, rate, 0.0)
+    stage.process(Side.AGENT, noise, 0.0)
     stage.flush(Side.AGENT)
     ran = time.perf_counter()
     from edge.keywords.model import DEFAULT_MANIFEST
