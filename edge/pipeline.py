@@ -50,7 +50,8 @@ class Health(Protocol):
 class KeywordStage(Protocol):
     """The keyword spotter as the pipeline uses it (edge/keywords: KeywordSpotter)."""
 
-    def process(self, side: Side, samples: np.ndarray, sample_rate: int, t0: float) -> list[KeywordHit]: ...
+    def process(self, side: Side, samples: np.ndarray, t0: float) -> list[KeywordHit]:
+        """`samples` at the rate the stage was built for (the pipeline's)."""
 
     def flush(self, side: Side) -> list[KeywordHit]: ...
 
@@ -77,12 +78,14 @@ class ScoredCall:
 
 
 class LinePipeline:
+    """`rate`: the working rate every stage is built for; a Frame at another rate is refused."""
+
     def __init__(self, line: str, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink],
                  epoch: datetime | None = None, keywords: KeywordStage | None = None,
-                 call_numbers: Iterator[int] | None = None):
+                 call_numbers: Iterator[int] | None = None, *, rate: int):
         self.line, self.cfg = line, cfg
         self.sinks = list(sinks)
-        self.rate = cfg.audio.sample_rate
+        self.rate = rate
         self.epoch = epoch or datetime.now(timezone.utc)  # wall time of stream time 0
         self.vads = {side: SideVad(line, side, self.rate, cfg.audio.frame_ms, cfg.vad) for side in Side}
         apology = rubric.item("apology")
@@ -144,6 +147,9 @@ class LinePipeline:
     # ------------------------------------------------------------------ per block
 
     def _frame(self, frame: Frame) -> list[ScoredCall]:
+        if frame.sample_rate != self.rate:
+            raise ValueError(f"line {self.line!r}: a frame at {frame.sample_rate} Hz reached a pipeline "
+                             f"built for {self.rate} Hz")
         self._mono = frame.customer is None
         if self._next_rubric is not None and self._call is None and all(
                 v.speaking_since is None for v in self.vads.values()):
@@ -185,7 +191,7 @@ class LinePipeline:
         a call (the greeting) are heard before the segmenter opens it."""
         if self.keywords is None or (self.vads[side].speaking_since is None and not finished):
             return []
-        hits = self.keywords.process(side, samples, self.rate, t0)
+        hits = self.keywords.process(side, samples, t0)
         if finished:
             hits += self.keywords.flush(side)
         self._hits += hits

@@ -1,6 +1,6 @@
 """`callqa run`: the service loop. Every configured line runs in its own thread.
 
-    source (capture | wav | replay) → LinePipeline → sinks
+    source (capture | wav | replay, from edge.line.LineSources) → LinePipeline → sinks
 
 A line's failure (a device that vanishes, a file that cannot be read, a bug) is logged with
 the line's name and never stops the other lines; a capture line tries its device again every
@@ -14,24 +14,19 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Callable, Iterator, Sequence
 
-from edge.line import keyword_stage, line_pipeline
+from edge.line import DeviceLines, LineSources, keyword_stage, line_pipeline
 from edge.config import Config, LineConfig
 from edge.events import CallBoundary, ScoreSink
 from edge.pipeline import Health, KeywordStage, LinePipeline, run_source
 from edge.scoring.rubric import Rubric, load_rubric
 from edge.sources import SourceEnd, SourceError, SourceItem
-from edge.sources.capture import InputDevice, LineTap, SoundDevice, capture_frames
-from edge.sources.replay import replay_source
-from edge.sources.wav import load_recording, wav_source
+from edge.sources.capture import InputDevice, SoundDevice
 
 log = logging.getLogger(__name__)
 
-BLOCK_S = 0.3  # audio per pipeline step: ten 30 ms VAD frames
-REPLAY_GAP_S = 12.0  # idle between replayed recordings: longer than the default end silence
 _END = object()  # a capture reader's sentinel: the device's stream ended
 
 
@@ -39,6 +34,7 @@ class Service:
     def __init__(self, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink], health: Health | None = None,
                  open_device: Callable[[str | int | None], InputDevice] = SoundDevice, retry_s: float = 5.0):
         self.cfg, self.rubric, self.sinks, self.health = cfg, rubric, list(sinks), health
+        self._sources = LineSources.of(cfg)
         self._open_device = open_device
         self._retry_s = retry_s
         self.stop_event = threading.Event()
@@ -63,7 +59,8 @@ class Service:
         """Re-read the rubric file and build each line's spotter for its phrase lists; raises
         ConfigError (naming file and key, or the phrase) before anything changes."""
         rubric = load_rubric(self.cfg.rubric.path)
-        return rubric, {line.name: keyword_stage(self.cfg, rubric, line.name) for line in self.cfg.lines}
+        return rubric, {line.name: keyword_stage(self.cfg, rubric, line.name, self._sources.rate)
+                        for line in self.cfg.lines}
 
     def replace_rubric(self, prepared: tuple[Rubric, dict[str, KeywordStage | None]]) -> None:
         """SIGHUP's reloaded rubric: each line takes it up between calls (LinePipeline.replace_rubric);
@@ -79,14 +76,11 @@ class Service:
         return 0.0 if pipeline is None else pipeline.now
 
     def start(self) -> "Service":
-        by_device: dict[str | int | None, list[LineConfig]] = defaultdict(list)
-        for line in self.cfg.lines:
-            if line.source == "capture":
-                by_device[line.device].append(line)
-            else:
-                self._spawn(f"line-{line.name}", self._file_line, line)
-        for device, lines in by_device.items():
-            self._spawn(f"device-{device}", self._device, device, lines)
+        files, devices = LineSources.readers(self.cfg.lines)
+        for line in files:
+            self._spawn(f"line-{line.name}", self._file_line, line)
+        for group in devices:
+            self._spawn(f"device-{group.device}", self._device, group)
         return self
 
     def stop(self) -> None:
@@ -134,30 +128,24 @@ class Service:
         log.error("line %s stopped: %s (other lines carry on)", line, why)
 
     def _file_line(self, line: LineConfig) -> None:
-        rate = self.cfg.audio.sample_rate
         try:
-            if line.source == "wav":
-                source = wav_source(load_recording(line.path, rate, line.channels), line.name, BLOCK_S)
-            else:
-                source = replay_source(line.path, line.name, rate, line.channels, BLOCK_S,
-                                       max(REPLAY_GAP_S, self.cfg.calls.end_silence_s + 2), line.realtime)
+            source = self._sources.file(line)
         except SourceError as e:
             self._failed(line.name, str(e))
             return
         self._run(line.name, source)
 
-    def _device(self, device: str | int | None, lines: list[LineConfig]) -> None:
+    def _device(self, group: DeviceLines) -> None:
         """Read one device for all its lines; each line scores in its own thread. When the
         device is lost, every line on it closes its call (flag device_lost) and the device
         is tried again after retry_s."""
+        lines = group.lines
         while not self.stop_event.is_set():
             feeds = {line.name: queue.Queue(maxsize=100) for line in lines}
             workers = [threading.Thread(target=self._run, args=(n, _drain(q)), name=f"line-{n}", daemon=True)
                        for n, q in feeds.items()]
             try:
-                dev = self._open_device(device)
-                taps = [LineTap(line.name, line.channels) for line in lines]
-                batches = capture_frames(dev, taps, self.cfg.audio.sample_rate, BLOCK_S)
+                batches = self._sources.device(self._open_device(group.device), lines)
                 for w in workers:
                     w.start()
                 for batch in self._until_stopped(batches):

@@ -10,10 +10,10 @@ import time
 
 from scipy.io import wavfile
 
-from edge.line import keyword_stage
+from edge.line import BLOCK_S, keyword_stage
 from edge.config import LightBridgeConfig, parse_config
 from edge.scoring.rubric import load_rubric
-from edge.service import BLOCK_S, Service
+from edge.service import Service
 from edge.events import Alert
 from edge.light.bridge import LightBridge
 from edge.mqtt.sink import MqttSink
@@ -126,7 +126,7 @@ def test_insult_in_a_generated_call_turns_the_light_red_within_a_second_and_one_
     rubric = load_rubric(cfg.rubric.path)
     # A box loads its keyword code once at start-up, long before any call: do that here too,
     # so that the half second of importing it does not count as the light's delay.
-    assert keyword_stage(cfg, rubric, "line4") is not None, "this box has no keyword spotting"
+    assert keyword_stage(cfg, rubric, "line4", 8000) is not None, "this box has no keyword spotting"
     sink = MqttSink(cfg).start()
     service = Service(cfg, rubric, [sink])
     mine, colleague = SimulatedLight(broker, light_id="desk-1"), SimulatedLight(broker, light_id="desk-2")

@@ -43,12 +43,13 @@ def spot(spotter: KeywordSpotter, audio: np.ndarray, rate: int, chunk_s: float =
     step = int(chunk_s * rate)
     hits = []
     for at in range(0, len(audio), step):
-        hits += spotter.process(Side.AGENT, audio[at : at + step], rate, t0 + at / rate)
+        hits += spotter.process(Side.AGENT, audio[at : at + step], t0 + at / rate)
     return hits + spotter.flush(Side.AGENT)
 
 
-def make(runtime="onnx", precision="int8", phrases=PHRASES, thresholds=None) -> KeywordSpotter:
-    return KeywordSpotter.from_config(KeywordsConfig(runtime=runtime, precision=precision), phrases, thresholds or {})
+def make(runtime="onnx", precision="int8", phrases=PHRASES, thresholds=None, rate=8000) -> KeywordSpotter:
+    return KeywordSpotter.from_config(KeywordsConfig(runtime=runtime, precision=precision), phrases, thresholds or {},
+                                      sample_rate=rate)
 
 
 def test_streaming_features_match_whole_signal_features():
@@ -94,7 +95,7 @@ def test_int8_model_agrees_with_float_model_frame_by_frame():
 
 def test_16k_and_8k_lines_find_the_same_phrase():
     for rate in (8000, 16000):
-        hits = spot(make(), said("您好，很高兴为您服务", rate), rate)
+        hits = spot(make(rate=rate), said("您好，很高兴为您服务", rate), rate)
         assert "很高兴为您服务" in {h.phrase for h in hits}, rate
 
 
@@ -118,7 +119,7 @@ def test_hits_carry_stream_times_and_arrive_within_half_a_second():
     step = 800  # 0.1 s chunks, as the pipeline's VAD frames arrive
     arrivals = []
     for at in range(0, len(audio), step):
-        for h in spotter.process(Side.AGENT, audio[at : at + step], 8000, 100.0 + at / 8000):
+        for h in spotter.process(Side.AGENT, audio[at : at + step], 100.0 + at / 8000):
             arrivals.append((h, 100.0 + (at + step) / 8000))
     late = spotter.flush(Side.AGENT)
     assert arrivals and not late
@@ -174,10 +175,10 @@ def test_unit_error_rate_tells_voices_the_model_hears_from_speech_it_does_not(tm
     texts = ["您好很高兴为您服务", "我看一下物流信息", "请问还有什么可以帮您"]
     for i, text in enumerate(texts):
         wavfile.write(tmp_path / f"c{i}.wav", 8000, said(text))
-    spotter = floor_spotter(KeywordsConfig(), PHRASES)
-    heard = spot_clips(spotter, [(tmp_path / f"c{i}.wav", t) for i, t in enumerate(texts)], 8000, None, 1)
+    spotter = floor_spotter(KeywordsConfig(), PHRASES, 8000)
+    heard = spot_clips(spotter, [(tmp_path / f"c{i}.wav", t) for i, t in enumerate(texts)], None, 1)
     wrong_truth = texts[1:] + texts[:1]  # each clip paired with another clip's words
-    misheard = spot_clips(spotter, [(tmp_path / f"c{i}.wav", t) for i, t in enumerate(wrong_truth)], 8000, None, 1)
+    misheard = spot_clips(spotter, [(tmp_path / f"c{i}.wav", t) for i, t in enumerate(wrong_truth)], None, 1)
     assert heard.units == misheard.units > 40
     assert heard.unit_error_rate < 0.3 < 0.6 < misheard.unit_error_rate
 
@@ -195,7 +196,7 @@ def test_eval_replay_at_a_threshold_matches_a_spotter_run_at_that_threshold():
 
     phrases = {"greeting": ["您好", "很高兴为您服务"], "closing": ["感谢您的来电", "再见"], "filler": ["这个"]}
     audio = said("这个您好很高兴为您服务，这个问题我看一下，感谢您的来电再见")
-    candidates = spot(floor_spotter(KeywordsConfig(), phrases), audio, 8000)
+    candidates = spot(floor_spotter(KeywordsConfig(), phrases, 8000), audio, 8000)
     for threshold in (0.05, 0.3, 0.6, 0.9):
         real = spot(make(phrases=phrases, thresholds={c: threshold for c in phrases}), audio, 8000)
         for phrase in ("您好", "很高兴为您服务", "感谢您的来电", "再见", "这个"):

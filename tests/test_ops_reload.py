@@ -33,7 +33,7 @@ def test_a_reload_mid_call_applies_from_the_next_call():
     old = load_rubric()
     new = old.model_copy(update={"pass_mark": 55.0})
     sink = CollectingSink()
-    pipe = LinePipeline("seat1", Config(audio={"sample_rate": RATE}), old, [sink], datetime.now(timezone.utc))
+    pipe = LinePipeline("seat1", Config(), old, [sink], datetime.now(timezone.utc), rate=RATE)
     rec = Recording(Path("generated"), RATE, np.ascontiguousarray(pcm[:, 0]), np.ascontiguousarray(pcm[:, 1]))
     reloaded = False
     for item in wav_source(rec, "seat1", 0.3):

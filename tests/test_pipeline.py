@@ -10,7 +10,7 @@ import pytest
 from referencing import Registry, Resource
 
 from edge.config import CallsConfig, Config
-from edge.events import CallBoundary
+from edge.events import CallBoundary, Frame
 from edge.pipeline import LinePipeline, run_source
 from edge.scoring.rubric import load_rubric
 from edge.sinks import CollectingSink
@@ -44,7 +44,7 @@ def recording(pcm: np.ndarray, rate: int) -> Recording:
 def score(pcm, rate, cfg=None, rubric=None, items=(), block_s=0.3):
     cfg = cfg or Config(audio={"sample_rate": rate})
     sink = CollectingSink()
-    pipe = LinePipeline("desk1", cfg, rubric or load_rubric(), [sink], EPOCH)
+    pipe = LinePipeline("desk1", cfg, rubric or load_rubric(), [sink], EPOCH, rate=rate)
     calls = []
     source = list(items) + list(wav_source(recording(pcm, rate), "desk1", block_s))
     source.sort(key=lambda x: x.t)
@@ -156,7 +156,7 @@ def test_hours_of_silence_produce_no_call():
     hiss = np.round(rng.standard_normal((rate * 60, 2)) * 10).astype(np.int16)  # -70 dBFS line noise
     minute = Recording(Path("silence"), rate, np.ascontiguousarray(hiss[:, 0]), np.ascontiguousarray(hiss[:, 1]))
     sink = CollectingSink()
-    pipe = LinePipeline("desk1", Config(audio={"sample_rate": rate}), load_rubric(), [sink], EPOCH)
+    pipe = LinePipeline("desk1", Config(), load_rubric(), [sink], EPOCH, rate=rate)
 
     def two_hours():
         for m in range(120):
@@ -177,7 +177,7 @@ def test_raised_voice_of_every_call_on_a_long_running_line_is_scored_and_then_le
     pause = np.tile(pcm[-rate // 2 :], (24, 1))  # 12 s of the line's noise: more than calls.end_silence_s
     one = recording(np.concatenate([pcm, pause]), rate)
     sink = CollectingSink()
-    pipe = LinePipeline("desk1", Config(audio={"sample_rate": rate}), load_rubric(), [sink], EPOCH)
+    pipe = LinePipeline("desk1", Config(), load_rubric(), [sink], EPOCH, rate=rate)
     calls = 20
     held = []
 
@@ -222,11 +222,18 @@ def test_device_lost_mid_call_closes_and_scores_the_call_flagged():
     pcm, _ = generate_call("busy", 8000, seed=10)
     rec = recording(pcm[: 8000 * 8], 8000)  # the device vanishes 8 s in, mid-conversation
     sink = CollectingSink()
-    pipe = LinePipeline("desk1", Config(audio={"sample_rate": 8000}), load_rubric(), [sink], EPOCH)
+    pipe = LinePipeline("desk1", Config(), load_rubric(), [sink], EPOCH, rate=8000)
     run_source(pipe, list(frames_of(rec, "desk1", 0.3)) + [SourceEnd("desk1", 8.0, "device_lost")])
     s = sink.scores[0]
     assert s["end_reason"] == "device_lost" and "device_lost" in s["flags"]
     VALIDATOR.validate(s)
+
+
+def test_a_frame_at_another_rate_than_the_lines_is_refused_naming_both():
+    pipe = LinePipeline("desk1", Config(), load_rubric(), [CollectingSink()], EPOCH, rate=16000)
+    frame = Frame("desk1", 0.0, 8000, np.zeros(2400, np.int16), np.zeros(2400, np.int16))
+    with pytest.raises(ValueError, match=r"line 'desk1': a frame at 8000 Hz reached a pipeline built for 16000 Hz"):
+        pipe.feed(frame)
 
 
 def test_long_dead_air_raises_an_amber_alert_once_speech_resumes():

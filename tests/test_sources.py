@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from edge.config import ChannelMap
+from edge.config import ChannelMap, LineConfig
 from edge.events import Frame
+from edge.line import LineSources
+from edge.ops.tap import WavInput
 from edge.sources import SourceEnd, SourceError, SourceFlag
 from edge.sources.capture import DeviceLost, LineTap, capture_frames, check_taps
 from edge.sources.replay import replay_source
@@ -203,3 +205,25 @@ def test_device_lost_ends_every_line_it_carried():
     ends = batches[-1]
     assert [(e.line, e.reason, e.t) for e in ends] == [("a", "device_lost", 1.0), ("b", "device_lost", 1.0)]
     assert dev.stream.closed
+
+
+def test_capture_lines_of_one_device_share_one_reader_and_file_lines_have_their_own(tmp_path):
+    lines = [LineConfig(name="a", device="usb4", channels=ChannelMap(agent=0, customer=1)),
+             LineConfig(name="f", source="wav", path=tmp_path / "f.wav"),
+             LineConfig(name="b", device="usb4", channels=ChannelMap(agent=3, customer=2)),
+             LineConfig(name="c", device="usb2")]
+    files, devices = LineSources.readers(lines)
+    assert [line.name for line in files] == ["f"]
+    assert [(d.device, [line.name for line in d.lines]) for d in devices] == [("usb4", ["a", "b"]), ("usb2", ["c"])]
+    first = next(LineSources(8000).device(FakeDevice(), devices[0].lines))
+    assert [(f.line, f.sample_rate, f.agent[0], f.customer[0]) for f in first] == [("a", 8000, 1, 2), ("b", 8000, 4, 3)]
+
+
+def test_the_level_meters_wav_input_is_the_pipelines_reading_of_the_file_every_channel_kept(tmp_path):
+    x = np.stack([tone(48000, 1.0, 440, 0.5), tone(48000, 1.0, 1000, 0.25), tone(48000, 1.0, 200, 0.1)], axis=1)
+    path = write(tmp_path / "three.wav", 48000, x, "int24")
+    tap = WavInput(path, 16000)
+    rec = load_recording(path, 16000, ChannelMap(agent=2, customer=0))
+    data = tap.read(16000)
+    assert tap.channels == 3 and data.dtype == np.int16
+    assert np.array_equal(data[:, 2], rec.agent) and np.array_equal(data[:, 0], rec.customer)

@@ -40,7 +40,8 @@ def measure(audio: np.ndarray, sample_rate: int, phrases: dict[str, list[str]], 
     step = sample_rate // 2
     rows = []
     for runtime, precision in combos:
-        spotter = KeywordSpotter.from_config(KeywordsConfig(runtime=runtime, precision=precision), phrases, {})
+        spotter = KeywordSpotter.from_config(KeywordsConfig(runtime=runtime, precision=precision), phrases, {},
+                                             sample_rate=sample_rate)
         window = np.zeros((spotter.info.window, 40), np.float32)
         spotter.model.log_probs(window)  # warm-up outside the timing
         cpu, hits = np.inf, []
@@ -48,7 +49,7 @@ def measure(audio: np.ndarray, sample_rate: int, phrases: dict[str, list[str]], 
             t0 = time.process_time()
             hits = []
             for at in range(0, len(audio), step):
-                hits += spotter.process(Side.AGENT, audio[at : at + step], sample_rate, at / sample_rate)
+                hits += spotter.process(Side.AGENT, audio[at : at + step], at / sample_rate)
             hits += spotter.flush(Side.AGENT)
             cpu = min(cpu, time.process_time() - t0)
         t1 = time.process_time()

@@ -9,6 +9,7 @@ import numpy as np
 
 from edge.bench import BenchContext, Measure, best_seconds, peak_rss_mib
 from edge.events import Side
+from edge.line import BLOCK_S
 from edge.metrics import conversation_metrics
 from edge.pipeline import LinePipeline, run_source
 from edge.prosody import RaisedVoiceTracker, analyse
@@ -18,7 +19,6 @@ from edge.scoring.rubric import load_rubric
 from edge.sources.wav import Recording, wav_source
 from edge.vad import SideVad
 
-BLOCK_S = 0.3
 LONG_CALL_MIN = 10
 
 
@@ -76,7 +76,7 @@ def bench_section(ctx: BenchContext) -> list[Measure]:
     rss_before = peak_rss_mib()
 
     def whole():
-        run_source(LinePipeline("bench", cfg, rubric, [], keywords=None), wav_source(rec, "bench", BLOCK_S))
+        run_source(LinePipeline("bench", cfg, rubric, [], keywords=None, rate=rate), wav_source(rec, "bench", BLOCK_S))
 
     t_whole = best_seconds(whole, ctx.repeats)
     pipeline_peak = _traced_peak_mib(whole)
@@ -85,7 +85,7 @@ def bench_section(ctx: BenchContext) -> list[Measure]:
     looped = np.tile(ctx.pcm, (int(np.ceil(n_long / len(ctx.pcm))), 1))[:n_long]
     rec_long = Recording(None, rate, np.ascontiguousarray(looped[:, 0]), np.ascontiguousarray(looped[:, 1]))
     del looped
-    long_peak = _traced_peak_mib(lambda: run_source(LinePipeline("bench", cfg, rubric, [], keywords=None),
+    long_peak = _traced_peak_mib(lambda: run_source(LinePipeline("bench", cfg, rubric, [], keywords=None, rate=rate),
                                                     wav_source(rec_long, "bench", BLOCK_S)))
     rtf = t_whole / secs
     note = f"{secs:.0f} s stereo call at {rate} Hz, best of {ctx.repeats}"

@@ -20,7 +20,8 @@ from rich.table import Table
 from edge.config import ConfigError, load_config
 from edge.commands.config import add_config_argument
 from edge.ops.levels import FLOOR_DB, ChannelLevel, LevelMeter
-from edge.ops.tap import TapError, channel_roles, line_named, open_line
+from edge.line import LineSources
+from edge.ops.tap import TapError, channel_roles, line_named
 
 BAR_RANGE_DB = 60.0  # bars span -60 .. 0 dBFS
 
@@ -82,12 +83,12 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     live = console.is_terminal
     try:
-        tap = open_line(line, cfg.audio.sample_rate, wav, realtime=live)
+        tap = LineSources.of(cfg).raw(line, wav, realtime=live)
     except TapError as e:
         console.print(f"[red]{e}[/]")
         return 1
-    meter = LevelMeter(cfg.audio.sample_rate, channel_roles(line), cfg.vad.aggressiveness)
-    block = cfg.audio.sample_rate * args.block_ms // 1000
+    meter = LevelMeter(tap.sample_rate, channel_roles(line), cfg.vad.aggressiveness)
+    block = tap.sample_rate * args.block_ms // 1000
     title = f"line {line.name}: {tap.name}"
     started = time.monotonic()
     try:

@@ -14,8 +14,6 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-BLOCK_S = 0.3  # audio per pipeline step: ten 30 ms VAD frames
-
 
 def add_arguments(p) -> None:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="WAV recordings (left agent, right customer)")
@@ -38,17 +36,16 @@ def _progress(total: int):
 
 def run(args) -> int:
     # Imported here: `callqa --help` and the other commands must not pay for the pipeline.
-    from edge.line import line_pipeline, load_setup
+    from edge.line import LineSources, line_pipeline, load_setup
     from edge.config import ChannelMap
     from edge.pipeline import run_source
     from edge.sinks import JsonLinesSink
     from edge.sources import SourceError
-    from edge.sources.wav import load_recording, wav_source
 
     cfg, rubric = load_setup(args.config)
     if args.rate:
         cfg = cfg.model_copy(update={"audio": cfg.audio.model_copy(update={"sample_rate": args.rate})})
-    rate = cfg.audio.sample_rate
+    sources = LineSources.of(cfg)
     line = cfg.lines[0].name if cfg.lines else "file"
     channels = cfg.lines[0].channels if cfg.lines else ChannelMap()
     sink = JsonLinesSink(sys.stdout, alerts=args.alerts)
@@ -69,20 +66,20 @@ def run(args) -> int:
             if progress:
                 progress.update(task, description=path.name)
             try:
-                rec = load_recording(path, rate, channels)
+                source, duration = sources.wav(path, line, channels)
             except SourceError as e:
                 print(f"callqa score: {e}", file=sys.stderr)
                 failed += 1
                 continue
             mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
-            pipeline = line_pipeline(line, cfg, rubric, [sink], mtime - timedelta(seconds=rec.duration), call_numbers)
+            pipeline = line_pipeline(line, cfg, rubric, [sink], mtime - timedelta(seconds=duration), call_numbers)
 
             def on_call(call, path=path) -> None:
                 if draw is not None:
                     print(f"{path}: timeline {draw(call)}", file=sys.stderr)
 
             try:
-                run_source(pipeline, wav_source(rec, line, BLOCK_S), on_call=on_call)
+                run_source(pipeline, source, on_call=on_call)
             except Exception as e:  # noqa: BLE001 - one file's failure must not stop the batch
                 log.debug("%s failed", path, exc_info=True)
                 print(f"callqa score: {path}: could not be scored ({type(e).__name__}: {e}); "

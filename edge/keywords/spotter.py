@@ -29,7 +29,6 @@ _GAP_S = 0.05  # a chunk starting this much after the previous one ended begins 
 @dataclass
 class _SideState:
     search: KeywordSearch
-    sample_rate: int = 0
     front: StreamingLogMel | None = None
     frames: np.ndarray = field(default_factory=lambda: np.zeros((0, N_MELS), np.float32))
     seg_t0: float = 0.0  # stream time of the segment's first sample
@@ -43,14 +42,17 @@ class KeywordSpotter:
     `phrases`: category → phrase texts; `thresholds`: category → confidence in [0, 1], set by
     QA staff in the rubric; a category without one uses the model's calibrated threshold of
     each phrase (by phrase, or by its number of syllables for phrases added since). A phrase
-    the model's units cannot spell raises ConfigError naming it.
+    the model's units cannot spell raises ConfigError naming it. `sample_rate`: the line's
+    working rate (8000 or 16000 Hz), the rate of every chunk given to `process`.
     """
 
     def __init__(self, model: AcousticModel, info: ModelInfo, phrases: Mapping[str, Sequence[str]],
-                 thresholds: Mapping[str, float], line: str = "", keep_overlaps: bool = False) -> None:
+                 thresholds: Mapping[str, float], line: str = "", keep_overlaps: bool = False, *,
+                 sample_rate: int) -> None:
         """`keep_overlaps` (evaluation only): report every window's best candidate even where
         it overlaps the keyword's previous one, so that one run can be replayed at any
         threshold (callqa_lab.kws_evaluate does that)."""
+        self.sample_rate = sample_rate
         self.model = model
         self.keep_overlaps = keep_overlaps
         self.info = info
@@ -80,26 +82,26 @@ class KeywordSpotter:
 
     @classmethod
     def from_config(cls, cfg: KeywordsConfig, phrases: Mapping[str, Sequence[str]],
-                    thresholds: Mapping[str, float], line: str = "") -> "KeywordSpotter":
+                    thresholds: Mapping[str, float], line: str = "", *, sample_rate: int) -> "KeywordSpotter":
         info = ModelInfo.load(cfg.model)
-        return cls(load_model(info, cfg.runtime, cfg.precision), info, phrases, thresholds, line)
+        return cls(load_model(info, cfg.runtime, cfg.precision), info, phrases, thresholds, line,
+                   sample_rate=sample_rate)
 
     # -- streaming -------------------------------------------------------------------------
 
-    def process(self, side: Side, samples: np.ndarray, sample_rate: int, t0: float) -> list[KeywordHit]:
-        """Feed one chunk of speech (int16 or float samples) starting at stream time t0 (s)."""
+    def process(self, side: Side, samples: np.ndarray, t0: float) -> list[KeywordHit]:
+        """Feed one chunk of speech (int16 or float samples at `sample_rate`) starting at stream time t0 (s)."""
         state = self._sides.get(side)
         if state is None:
             state = self._sides[side] = _SideState(
                 KeywordSearch(list(self.keywords), frozenset(unit_index_of(self.info.units, INITIALS))))
         hits: list[KeywordHit] = []
-        continues = state.front is not None and state.sample_rate == sample_rate and (
-            state.next_t is not None and abs(t0 - state.next_t) <= _GAP_S)
+        continues = state.front is not None and state.next_t is not None and abs(t0 - state.next_t) <= _GAP_S
         if state.front is not None and not continues:
             hits += self.flush(side)
         if state.front is None:
-            self._start_segment(state, sample_rate, t0)
-        state.next_t = t0 + len(samples) / sample_rate
+            self._start_segment(state, t0)
+        state.next_t = t0 + len(samples) / self.sample_rate
         state.frames = np.concatenate([state.frames, state.front(samples)])
         hits += self._run_windows(side, state, final=False)
         return hits
@@ -117,9 +119,8 @@ class KeywordSpotter:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _start_segment(self, state: _SideState, sample_rate: int, t0: float) -> None:
-        state.sample_rate = sample_rate
-        state.front = StreamingLogMel(sample_rate)
+    def _start_segment(self, state: _SideState, t0: float) -> None:
+        state.front = StreamingLogMel(self.sample_rate)
         state.seg_t0 = t0
         state.search.reset()
         state.last_end = {}

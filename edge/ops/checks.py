@@ -17,9 +17,10 @@ from typing import Callable, Literal
 import numpy as np
 
 from edge.config import Config, ConfigError
+from edge.line import LineSources, keyword_stage
 from edge.ops.clock import clock_synchronised
 from edge.ops.levels import LevelMeter
-from edge.ops.tap import TapError, channel_roles, list_input_devices, open_line
+from edge.ops.tap import TapError, channel_roles, list_input_devices
 from edge.sources import SourceError
 from edge.sources.capture import LineTap, SoundDevice, check_taps
 
@@ -57,19 +58,18 @@ def keywords(cfg: Config) -> list[CheckResult]:
     """The keyword model loads with the rubric's phrase lists and runs on a second of audio."""
     if not cfg.keywords.enabled:
         return [CheckResult("keywords", "skip", "keywords.enabled = false: keyword items are not measured")]
-    from edge.line import keyword_stage
     from edge.events import Side
     from edge.scoring.rubric import load_rubric
 
     fix = "reinstall with scripts/install.sh (it puts the model in the venv's share/callqa/models), or correct keywords.model"
+    rate = LineSources.of(cfg).rate
     started = time.perf_counter()
-    stage = keyword_stage(cfg, load_rubric(cfg.rubric.path), cfg.lines[0].name if cfg.lines else "doctor")
+    stage = keyword_stage(cfg, load_rubric(cfg.rubric.path), cfg.lines[0].name if cfg.lines else "doctor", rate)
     if stage is None:
         return [CheckResult("keywords", "fail", "keyword spotting is not installed in this build", fix)]
     loaded = time.perf_counter()
-    rate = cfg.audio.sample_rate
     noise = np.random.default_rng(0).normal(0, 300, rate).astype(np.int16)  # a second of line hiss
-    stage.process(Side.AGENT, noise, rate, 0.0)
+    stage.process(Side.AGENT, noise, 0.0)
     stage.flush(Side.AGENT)
     ran = time.perf_counter()
     from edge.keywords.model import DEFAULT_MANIFEST
@@ -89,9 +89,9 @@ def audio_devices(cfg: Config, wav: Path | None = None) -> list[CheckResult]:
         if wav is not None or line.source != "capture":
             source = wav or line.path
             try:
-                tap = open_line(line, cfg.audio.sample_rate, wav)
+                tap = LineSources.of(cfg).raw(line, wav)
             except TapError as e:
-                results.append(CheckResult(name, "fail", str(e), f"point lines.path of {line.name!r} at a 16-bit WAV"))
+                results.append(CheckResult(name, "fail", str(e), f"point lines.path of {line.name!r} at a WAV recording"))
                 continue
             ok = tap.channels >= need
             results.append(CheckResult(
@@ -126,10 +126,10 @@ def levels(cfg: Config, seconds: float, wav: Path | None = None) -> list[CheckRe
         name = f"levels {line.name}"
         roles = channel_roles(line)
         try:
-            tap = open_line(line, cfg.audio.sample_rate, wav)
-            meter = LevelMeter(cfg.audio.sample_rate, roles, cfg.vad.aggressiveness)
+            tap = LineSources.of(cfg).raw(line, wav)
+            meter = LevelMeter(tap.sample_rate, roles, cfg.vad.aggressiveness)
             try:
-                block = cfg.audio.sample_rate // 10
+                block = tap.sample_rate // 10
                 while meter.seconds < seconds and (data := tap.read(block)) is not None:
                     meter.add(data)
             finally:

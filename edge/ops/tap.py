@@ -2,24 +2,23 @@
 only the mapped ones), so `levels` and `doctor` can show where agent and customer really are.
 
 `DeviceInput` opens the card through the pipeline's capture adapter. `WavInput` plays a WAV file
-as if it were the device: `--source wav FILE`, WAV-backed lines, and tests (no sound card here).
+(read by edge.sources.wav, as the pipeline reads it) as if it were the device: `--source wav FILE`,
+WAV-backed lines, and tests (no sound card here). edge.line.LineSources.raw picks one for a line.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from scipy.io import wavfile
-from scipy.signal import resample_poly
 
 from edge.config import ConfigError, LineConfig
 from edge.sources import SourceError
 from edge.sources.capture import DeviceLost, SoundDevice
+from edge.sources.wav import read_channels
 
 
 class TapError(Exception):
@@ -66,24 +65,14 @@ class WavInput:
     """A WAV file served block by block at the working rate; `realtime` paces it like a card."""
 
     def __init__(self, path: Path, sample_rate: int, realtime: bool = False):
+        try:
+            self._data = read_channels(path, sample_rate).samples
+        except SourceError as e:
+            raise TapError(str(e)) from None
         self.name = str(path)
         self.sample_rate = sample_rate
+        self.channels = self._data.shape[1]
         self._realtime = realtime
-        try:
-            rate, data = wavfile.read(path)
-        except FileNotFoundError:
-            raise TapError(f"{path}: file not found") from None
-        except (ValueError, EOFError, OSError) as e:
-            raise TapError(f"{path}: not a readable WAV file ({e})") from None
-        if data.dtype != np.int16:
-            raise TapError(f"{path}: {data.dtype} samples; the level meter reads 16-bit PCM WAV (sox -b 16)")
-        data = data.reshape(len(data), -1)
-        if rate != sample_rate:
-            ratio = Fraction(sample_rate, rate)
-            data = np.clip(resample_poly(data.astype(np.float32), ratio.numerator, ratio.denominator, axis=0),
-                           -32768, 32767).astype(np.int16)
-        self._data = data
-        self.channels = data.shape[1]
         self._pos = 0
         self._started = time.monotonic()
 
@@ -126,20 +115,6 @@ def channel_roles(line: LineConfig) -> dict[int, str]:
     if line.channels.customer is not None:
         roles[line.channels.customer] = "customer"
     return roles
-
-
-def open_line(line: LineConfig, sample_rate: int, wav: Path | None = None, realtime: bool = False) -> RawInput:
-    """The line's input as configured, or `wav` in its place (the line's channel map still applies)."""
-    if wav is not None:
-        return WavInput(wav, sample_rate, realtime)
-    if line.source == "wav":
-        return WavInput(line.path, sample_rate, realtime)
-    if line.source == "replay":
-        files = sorted(line.path.glob("*.wav")) if line.path.is_dir() else []
-        if not files:
-            raise TapError(f"line {line.name!r}: replay folder {line.path} holds no .wav recordings")
-        return WavInput(files[0], sample_rate, realtime)
-    return DeviceInput(line.device, sample_rate, sample_rate // 10)
 
 
 def line_named(lines: tuple[LineConfig, ...], name: str | None) -> LineConfig:

@@ -3,8 +3,8 @@
 Every source yields `SourceItem`s for one line: `Frame`s at the working rate, in order, with
 no gaps in stream time, `SourceFlag`s for conditions a reviewer should know about, and
 finally at most one `SourceEnd` saying why the audio stopped.
-Three kinds, picked by the line's `source` key: `wav` (one file), `replay` (a folder of
-recordings fed as if live) and `capture` (a sound card, through sounddevice).
+Three kinds, picked by the line's `source` key in edge.line.LineSources: `wav` (one file),
+`replay` (a folder of recordings fed as if live) and `capture` (a sound card, through sounddevice).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """WAV files: any common width (8/16/24/32-bit int, 32/64-bit float), any rate.
 
-A file is read once, mapped to agent/customer channels, resampled to the working rate with
-scipy's polyphase filter and cut into `Frame`s. Clipping is judged later, per call, by the
+A file is read once, resampled to the working rate with scipy's polyphase filter, mapped to
+agent/customer channels and cut into `Frame`s (`read_channels` keeps every channel, unmapped,
+for the technician's level meter). Clipping is judged later, per call, by the
 pipeline, the same way for every source. A mono file is accepted with a warning: the
 customer side is then absent and two-sided metrics are null (flag 'mono').
 """
@@ -105,27 +106,41 @@ def _int16(x: np.ndarray) -> np.ndarray:
     return (np.clip(x, -1.0, 32767 / 32768) * 32768.0).astype(np.int16)
 
 
-def load_recording(path: Path | str, sample_rate: int, channels: ChannelMap = ChannelMap()) -> Recording:
-    """Read `path`, pick the mapped channels, resample to `sample_rate`."""
+@dataclass(frozen=True)
+class Channels:
+    """Every channel of a recording at the working rate: int16 (frames, channels), unmapped."""
+
+    path: Path
+    sample_rate: int
+    samples: np.ndarray
+    truncated: bool = False
+
+
+def read_channels(path: Path | str, sample_rate: int) -> Channels:
+    """Read `path` and resample each of its channels to `sample_rate`."""
     path = Path(path)
     rate, data, truncated = _read(path)
     x = _to_float(data, path)
     if x.ndim == 1:
         x = x[:, None]
-    n_ch = x.shape[1]
+    samples = np.stack([_int16(_resample(x[:, ch], rate, sample_rate)) for ch in range(x.shape[1])], axis=1)
+    return Channels(path, sample_rate, samples, truncated)
+
+
+def load_recording(path: Path | str, sample_rate: int, channels: ChannelMap = ChannelMap()) -> Recording:
+    """Read `path`, pick the mapped channels, resample to `sample_rate`."""
+    raw = read_channels(path, sample_rate)
+    path, n_ch = raw.path, raw.samples.shape[1]
     if channels.agent >= n_ch:
         raise SourceError(f"{path}: channel map asks for agent channel {channels.agent}, file has {n_ch} channel(s)")
-    agent = x[:, channels.agent]
     customer = None
     if n_ch == 1 or channels.customer is None:
         log.warning("%s: mono recording: only the agent side is scored, two-sided metrics are unavailable", path)
     elif channels.customer >= n_ch:
         raise SourceError(f"{path}: channel map asks for customer channel {channels.customer}, file has {n_ch} channel(s)")
     else:
-        customer = x[:, channels.customer]
-    agent = _int16(_resample(agent, rate, sample_rate))
-    customer = None if customer is None else _int16(_resample(customer, rate, sample_rate))
-    return Recording(path, sample_rate, agent, customer, truncated)
+        customer = np.ascontiguousarray(raw.samples[:, channels.customer])
+    return Recording(path, sample_rate, np.ascontiguousarray(raw.samples[:, channels.agent]), customer, raw.truncated)
 
 
 def frames_of(rec: Recording, line: str, block_s: float, t0: float = 0.0) -> Iterator[Frame]:

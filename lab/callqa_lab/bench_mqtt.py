@@ -32,7 +32,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from scipy.io import wavfile
 
 from edge.bench import BenchContext, Measure, skipped
-from edge.config import ChannelMap, Config, parse_config
+from edge.config import Config, LineConfig, parse_config
+from edge.line import BLOCK_S, REPLAY_GAP_S, LineSources
 from callqa_contract.broker import parse_broker_url
 from callqa_contract.messages import BoxId, parse_iso, validation_errors
 from edge.mqtt.sink import MqttSink
@@ -42,7 +43,6 @@ from callqa_contract.topics import Topics
 
 BENCH_LINES = 8
 BENCH_CALLS = 8  # generated calls each line replays
-REPLAY_GAP_S = 12.0  # idle line between calls: more than calls.end_silence_s, so each file is a call
 BROKER_QUEUES = "max_queued_messages 200000\nmax_inflight_messages 100\n"  # like the shipped site example
 
 
@@ -172,18 +172,19 @@ def synthetic_calls(calls_per_line: int, alerts_per_call: int):
     return produce
 
 
-def replayed_calls(folder: Path, block_s: float = 0.3, gap_s: float = REPLAY_GAP_S):
+def replayed_calls(folder: Path, block_s: float = BLOCK_S, gap_s: float = REPLAY_GAP_S):
     """Producer for mqtt_load_run: the WAVs in `folder` through a real LinePipeline (replay
-    source, as fast as possible, no keyword spotter); counts what the pipeline produced."""
+    source, as fast as possible, no keyword spotter); counts what the pipeline produced.
+    REPLAY_GAP_S is more than calls.end_silence_s, so each file is a call."""
     from edge.pipeline import LinePipeline, run_source
     from edge.scoring.rubric import load_rubric
     from edge.sinks import CollectingSink
-    from edge.sources.replay import replay_source
 
     def produce(sink: MqttSink, cfg: Config, line: str) -> tuple[int, int]:
         made = CollectingSink()
-        pipeline = LinePipeline(line, cfg, load_rubric(cfg.rubric.path), [made, sink])
-        run_source(pipeline, replay_source(folder, line, cfg.audio.sample_rate, ChannelMap(), block_s, gap_s, False))
+        sources = LineSources(cfg.audio.sample_rate, block_s, gap_s)
+        pipeline = LinePipeline(line, cfg, load_rubric(cfg.rubric.path), [made, sink], rate=sources.rate)
+        run_source(pipeline, sources.file(LineConfig(name=line, source="replay", path=folder, realtime=False)))
         return len(made.scores), len(made.alerts)
     return produce
 

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 
-from edge.line import line_pipeline
+from edge.line import BLOCK_S, line_pipeline
 from edge.config import Config
 from edge.pipeline import run_source
 from edge.scoring.rubric import load_rubric
 from edge.sinks import CollectingSink
 from edge.sources.wav import Recording, wav_source
-from callqa_lab.eval_raised import BLOCK_S, _overlap
+from callqa_lab.eval_raised import _overlap
 from callqa_lab.gencall import generate_call
 
 EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)

@@ -25,11 +25,11 @@ from scipy import signal
 from scipy.io import wavfile
 
 
+from edge.line import BLOCK_S
 from edge.prosody import RaisedVoiceTracker
 from callqa_lab import synth
 from callqa_lab.gencall import SIDES, UNUSABLE_VARIANTS, generate_call, render, scenario
 
-BLOCK_S = 0.3
 REAL = Path("/work/shared/data/real_zh")
 
 

@@ -93,24 +93,23 @@ class _Reading:
         return [names[i - 1] for i in ids[keep]]
 
 
-def floor_spotter(cfg: KeywordsConfig, phrases: Mapping[str, Sequence[str]]) -> KeywordSpotter:
-    """A spotter that reports every candidate above FLOOR, overlaps included, for replaying."""
+def floor_spotter(cfg: KeywordsConfig, phrases: Mapping[str, Sequence[str]], rate: int) -> KeywordSpotter:
+    """A spotter at `rate` Hz that reports every candidate above FLOOR, overlaps included, for replaying."""
     from edge.keywords.model import ModelInfo, load_model
 
     info = ModelInfo.load(cfg.model)
     return KeywordSpotter(load_model(info, cfg.runtime, cfg.precision), info, phrases,
-                          {c: FLOOR for c in phrases}, keep_overlaps=True)
+                          {c: FLOOR for c in phrases}, keep_overlaps=True, sample_rate=rate)
 
 
-def spot_clips(spotter: KeywordSpotter, rows: list[tuple[Path, str]], rate: int, line: LineSim | None,
-               seed: int) -> Run:
-    """Stream each clip (resampled to `rate`, through `line` if given) and keep every detection."""
+def spot_clips(spotter: KeywordSpotter, rows: list[tuple[Path, str]], line: LineSim | None, seed: int) -> Run:
+    """Stream each clip (resampled to the spotter's rate, through `line` if given) and keep every detection."""
     from scipy import signal
 
     from rapidfuzz.distance import Levenshtein
 
     detections, seconds, compute, unit_errors, units = [], 0.0, 0.0, 0, 0
-    model = spotter.model
+    model, rate = spotter.model, spotter.sample_rate
     for i, (path, transcript) in enumerate(rows):
         x, in_rate = read_wav(path)
         if line is not None:
@@ -127,7 +126,7 @@ def spot_clips(spotter: KeywordSpotter, rows: list[tuple[Path, str]], rate: int,
         spotter.model = reading = _Reading(model)
         try:
             for at in range(0, len(y), step):
-                hits += spotter.process(Side.AGENT, y[at : at + step], rate, at / rate)
+                hits += spotter.process(Side.AGENT, y[at : at + step], at / rate)
             hits += spotter.flush(Side.AGENT)
         finally:
             spotter.model = model
@@ -279,9 +278,9 @@ def evaluate(args) -> dict:
         rows = rows[: args.limit]
     phrases = load_phrases(args.phrases)
     cfg = KeywordsConfig(runtime=args.runtime, precision=args.precision, model=args.model)
-    spotter = floor_spotter(cfg, phrases)
+    spotter = floor_spotter(cfg, phrases, args.rate)
     line = LineSim(rate=args.rate, noises=TEST_NOISES) if args.line_sim == "test" else None
-    run = spot_clips(spotter, rows, args.rate, line, args.seed)
+    run = spot_clips(spotter, rows, line, args.seed)
     thresholds = operating_thresholds(spotter)
     report = category_table(run, thresholds)
     report.update(manifest=str(args.manifest), clips=len(rows), rate=args.rate, line_sim=args.line_sim,
