@@ -5,8 +5,9 @@
     apology         the customer agitated (raised voice that lasts), no apology within within_s
     dead_air        both sides silent for alert_after_s
 
-`AlertRules` are the rubric items that alert, read once per call; `CallAlerts` applies them
-to what the pipeline heard in each block of one open call and keeps the alerts it raised.
+`AlertRules` are the rubric items that alert, read once per rubric; `CallAlerts` applies them
+to what the pipeline heard in each block of one open call (`on_*` as it is heard, `check_*`
+once per block) and keeps the alerts it raised.
 Every time is s on the line's stream clock; an Alert's `t` is s from the call's start.
 """
 
@@ -63,7 +64,7 @@ class CallAlerts:
         self.raised.append(alert)
         return alert
 
-    def prosody(self, side: Side, events: Iterable[ProsodyEvent]) -> list[Alert]:
+    def on_prosody(self, side: Side, events: Iterable[ProsodyEvent]) -> list[Alert]:
         """The agent's raised voice alerts at once; the customer's is agitation, which the
         apology rule answers later."""
         out = []
@@ -78,7 +79,7 @@ class CallAlerts:
                                         "db_above_running": round(ev.value, 1)}))
         return out
 
-    def keywords(self, hits: Iterable[KeywordHit]) -> list[Alert]:
+    def on_keywords(self, hits: Iterable[KeywordHit]) -> list[Alert]:
         """A forbidden phrase or an insult from the agent, heard inside the call."""
         out = []
         for h in hits:
@@ -88,7 +89,7 @@ class CallAlerts:
                                        {"phrase": h.phrase, "confidence": round(h.confidence, 3)}))
         return out
 
-    def apologies(self, now: float, hits: Sequence[KeywordHit]) -> list[Alert]:
+    def check_apologies(self, now: float, hits: Sequence[KeywordHit]) -> list[Alert]:
         """Agitation older than within_s with no apology from the agent in between;
         `hits`: the line's keyword hits of the call so far."""
         item = self.rules.apology
@@ -106,8 +107,8 @@ class CallAlerts:
                                        {"agitation_at": round(t - self.start, 3), "within_s": item.within_s}))
         return out
 
-    def dead_air(self, now: float, segments: Mapping[Side, Sequence[tuple[float, float]]],
-                 speech_start: float | None, cti_bounded: bool) -> list[Alert]:
+    def check_dead_air(self, now: float, segments: Mapping[Side, Sequence[tuple[float, float]]],
+                       speech_start: float | None, cti_bounded: bool) -> list[Alert]:
         """Long dead air, as soon as it is known. A CTI-bounded call is known to go on, so its
         silence is alerted while it lasts; otherwise a silence may just be the call's end, and
         the alert waits for speech to resume inside the same call.

@@ -172,10 +172,11 @@ class LinePipeline:
         done += self._apply(self.segmenter.advance(end, speech_start, last_end))
         if self._call is not None:
             alerts = self._call.alerts
-            self._publish(alerts.keywords(hits))
-            if not self._mono:
-                self._publish(alerts.dead_air(self.now, self._segments, speech_start, self.segmenter.external_call))
-            self._publish(alerts.apologies(self.now, self._hits))
+            self._publish(alerts.on_keywords(hits))
+            if not self._mono:  # with one side heard, a silence may be the other side talking
+                self._publish(alerts.check_dead_air(self.now, self._segments, speech_start,
+                                                    self.segmenter.external_call))
+            self._publish(alerts.check_apologies(self.now, self._hits))
         self._trim_buffer()
         return done
 
@@ -203,7 +204,7 @@ class LinePipeline:
         stream.release(t0 + len(samples) / self.rate if speaking is None else speaking)
         events: list[ProsodyEvent] = self.trackers[side].update(samples, t0)
         if self._call is not None:
-            self._publish(self._call.alerts.prosody(side, events))
+            self._publish(self._call.alerts.on_prosody(side, events))
 
     def _publish(self, alerts: list[Alert]) -> None:
         for alert in alerts:
