@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # edge.scoring.callscore imports this module
+    from edge.scoring.callscore import CallScore
 
 
 class Side(str, Enum):
@@ -116,14 +119,14 @@ class Alert:
 class ScoreSink:
     """Where the pipeline hands its results: stdout JSON lines, the MQTT outbox, a test list.
 
-    `score` is a CallScore as a JSON-ready dict (callqa_contract/schemas/callscore.v1.json). Sinks must
-    not block the audio path for long: the MQTT sink only writes to its outbox here.
+    A sink that sends a score out of the process sends `score.to_dict()`. Sinks must not
+    block the audio path for long: the MQTT sink only writes to its outbox here.
     """
 
     def on_alert(self, alert: Alert) -> None:  # a live alert, while the call goes on
         pass
 
-    def on_score(self, score: dict[str, Any]) -> None:  # a finished call
+    def on_score(self, score: CallScore) -> None:  # a finished call
         pass
 
     def on_call_start(self, line: str, call_id: str, t: float) -> None:

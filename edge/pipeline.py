@@ -4,7 +4,8 @@
            → metrics + prosody + rubric → CallScore → sinks
 
 `LinePipeline.feed` takes the line's source items (and CTI `CallBoundary` events) in stream
-order and returns the calls it finished. Live alerts go to the sinks while the call goes on.
+order and returns the calls it finished. Live alerts (edge/alerts.py) go to the sinks while
+the call goes on.
 A call's audio is never held: each side's ProsodyStream keeps 10 ms frame tracks of the call
 (~1.6 kB per second per side) and audio only until the speech segment it belongs to ends.
 """
@@ -15,20 +16,20 @@ import itertools
 import logging
 import queue
 import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
+from edge.alerts import AlertRules, CallAlerts
 from edge.calls import CallClosed, CallOpened, CallSegmenter
 from edge.config import Config
 from edge.events import Alert, CallBoundary, Frame, KeywordHit, ProsodyEvent, ScoreSink, Side
 from edge.metrics import conversation_metrics
 from edge.prosody import ProsodyStream, RaisedVoiceTracker
 from edge.prosody.raised import RAISED_MIN_S
-from edge.scoring.callscore import CallIdentity, build_callscore, make_call_id
+from edge.scoring.callscore import CallIdentity, CallScore, build_callscore, make_call_id
 from edge.scoring.items import CallFacts, Hit
 from edge.scoring.rubric import Rubric
 from edge.sources import SourceEnd, SourceFlag, SourceItem
@@ -63,16 +64,14 @@ class _OpenCall:
     start_wall: datetime
     call_ref: str | None
     flags: set[str]
-    alerts: list[Alert] = field(default_factory=list)
-    agitation: list[float] = field(default_factory=list)  # customer raised voice, stream time
-    dead_air_alerted_at: float | None = None  # start of the silence already alerted
+    alerts: CallAlerts
 
 
 @dataclass(frozen=True)
 class ScoredCall:
     """A finished call: its CallScore, and what the timeline picture draws."""
 
-    score: dict[str, Any]
+    score: CallScore
     segments: dict[str, list[tuple[float, float]]]  # s from call start
     prosody: dict[str, Any]  # side → SideProsody
 
@@ -115,8 +114,9 @@ class LinePipeline:
 
     def _use_rubric(self, rubric: Rubric, keywords: KeywordStage | None) -> None:
         self.rubric, self.keywords = rubric, keywords
-        self.dead_air_item = rubric.item("dead_air")
-        self.dead_air_min_s = self.dead_air_item.min_s if self.dead_air_item else DEFAULT_DEAD_AIR_S
+        dead_air = rubric.item("dead_air")
+        self.dead_air_min_s = dead_air.min_s if dead_air else DEFAULT_DEAD_AIR_S
+        self.alert_rules = AlertRules.of(rubric, keywords is not None, self.cfg.keywords.count_missing_phrases)
 
     # ------------------------------------------------------------------ input
 
@@ -176,9 +176,13 @@ class LinePipeline:
         speech_start = min(speaking + [s.start for s in new], default=None)
         last_end = max(heard + [s.end for s in new], default=None)
         done += self._apply(self.segmenter.advance(end, speech_start, last_end))
-        self._keyword_alerts(hits)
-        self._dead_air_alert(speech_start)
-        self._check_apologies()
+        if self._call is not None:
+            alerts = self._call.alerts
+            self._publish(alerts.on_keywords(hits))
+            if not self._mono:  # with one side heard, a silence may be the other side talking
+                self._publish(alerts.check_dead_air(self.now, self._segments, speech_start,
+                                                    self.segmenter.external_call))
+            self._publish(alerts.check_apologies(self.now, self._hits))
         self._trim_buffer()
         return done
 
@@ -197,16 +201,6 @@ class LinePipeline:
         self._hits += hits
         return hits
 
-    def _keyword_alerts(self, hits: list[KeywordHit]) -> None:
-        """A forbidden phrase or an insult from the agent lights the desk light at once."""
-        call = self._call
-        for h in hits:
-            item = next((i for i in self.rubric.items if i.signal == "keyword_absent" and i.category == h.category
-                         and i.alert), None)
-            if call is not None and item is not None and h.side == Side.AGENT and h.start >= call.start:
-                self._alert(item.id, item.alert, f"{item.name}: '{h.phrase}'", h.start,
-                            {"phrase": h.phrase, "confidence": round(h.confidence, 3)})
-
     def _prosody(self, side: Side, samples: np.ndarray, t0: float, finished) -> None:
         stream = self.streams[side]
         stream.update(samples, t0)
@@ -215,66 +209,13 @@ class LinePipeline:
         speaking = self.vads[side].speaking_since
         stream.release(t0 + len(samples) / self.rate if speaking is None else speaking)
         events: list[ProsodyEvent] = self.trackers[side].update(samples, t0)
-        if self._call is None:
-            return
-        for ev in events:
-            if ev.kind != "raised_voice":
-                continue
-            if side == Side.CUSTOMER:
-                self._call.agitation.append(ev.start)
-                continue
-            item = self.rubric.item("raised_voice")
-            if item is not None and item.alert:
-                self._alert(item.id, item.alert, f"agent raised voice (+{ev.value:.0f} dB)", ev.start,
-                            {"start": round(ev.start - self._call.start, 3), "db_above_running": round(ev.value, 1)})
+        if self._call is not None:
+            self._publish(self._call.alerts.on_prosody(side, events))
 
-    # ------------------------------------------------------------------ live alerts
-
-    def _alert(self, item: str, severity: str, reason: str, t: float, evidence: dict[str, Any]) -> None:
-        call = self._call
-        assert call is not None
-        alert = Alert(uuid.uuid4().hex, self.line, call.call_id, item, severity, reason,
-                      round(max(0.0, t - call.start), 3), evidence)
-        call.alerts.append(alert)
-        for sink in self.sinks:
-            sink.on_alert(alert)
-
-    def _dead_air_alert(self, speech_start: float | None) -> None:
-        """Long dead air, as soon as it is known. A CTI-bounded call is known to go on, so its
-        silence is alerted while it lasts; otherwise a silence may just be the call's end, and
-        the alert waits for speech to resume inside the same call."""
-        call, item = self._call, self.dead_air_item
-        if call is None or item is None or not item.alert or item.alert_after_s is None or self._mono:
-            return
-        limit = item.alert_after_s
-        ends = [e for side in Side for _, e in self._segments[side][-1:] if e > call.start]
-        silence_from = max(ends + [call.start])
-        if self.segmenter.external_call:
-            ongoing = speech_start is None and self.now - silence_from >= limit
-            gap = (silence_from, self.now) if ongoing else None
-        else:
-            prev = sorted(e for side in Side for _, e in self._segments[side] if call.start < e < (speech_start or -1))
-            gap = (prev[-1], speech_start) if prev and speech_start - prev[-1] >= limit else None
-        if gap is not None and call.dead_air_alerted_at != gap[0]:
-            call.dead_air_alerted_at = gap[0]
-            self._alert(item.id, item.alert, f"dead air {gap[1] - gap[0]:.0f} s", gap[0],
-                        {"start": round(gap[0] - call.start, 3), "silent_s": round(gap[1] - gap[0], 1)})
-
-    def _check_apologies(self) -> None:
-        item = self.rubric.item("apology")
-        call = self._call
-        if (call is None or item is None or not item.alert or self.keywords is None
-                or not self.cfg.keywords.count_missing_phrases):  # "no apology" would only mean "none heard"
-            return
-        for t in list(call.agitation):
-            if self.now - t < item.within_s:
-                continue
-            call.agitation.remove(t)
-            said = any(h.category == item.category and h.side == Side.AGENT and t <= h.start <= t + item.within_s
-                       for h in self._hits)
-            if not said:
-                self._alert(item.id, item.alert, "customer agitated, no apology", t,
-                            {"agitation_at": round(t - call.start, 3), "within_s": item.within_s})
+    def _publish(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            for sink in self.sinks:
+                sink.on_alert(alert)
 
     # ------------------------------------------------------------------ calls
 
@@ -290,7 +231,8 @@ class LinePipeline:
     def _open(self, ev: CallOpened) -> None:
         start_wall = self.epoch + timedelta(seconds=ev.start)
         call_id = make_call_id(self.cfg.box, self.line, start_wall, next(self._call_numbers))
-        self._call = _OpenCall(call_id, ev.start, start_wall, ev.call_ref, set(self._line_flags))
+        self._call = _OpenCall(call_id, ev.start, start_wall, ev.call_ref, set(self._line_flags),
+                               CallAlerts(self.alert_rules, self.line, call_id, ev.start))
         for tracker in self.trackers.values():
             tracker.close()  # raised voice heard between calls belongs to none
         for sink in self.sinks:
@@ -337,7 +279,7 @@ class LinePipeline:
                           self.cfg.keywords.count_missing_phrases)
         ident = CallIdentity(self.cfg.box, self.line, call.call_id, ev.call_ref or call.call_ref,
                              call.start_wall, ev.reason)
-        score = build_callscore(ident, self.rubric, facts, sorted(flags), call.alerts)
+        score = build_callscore(ident, self.rubric, facts, sorted(flags), call.alerts.raised)
         for sink in self.sinks:
             sink.on_score(score)
         self._line_flags.clear()

@@ -121,7 +121,7 @@ class Service:
             self._failed(line, f"{type(e).__name__}: {e}")
         finally:
             for call in pipeline.close("shutdown"):  # no-op when the source already ended the call
-                log.info("line %s: call %s scored at shutdown", line, call.score["call_id"])
+                log.info("line %s: call %s scored at shutdown", line, call.score.call_id)
 
     def _failed(self, line: str, why: str) -> None:
         self.failures[line] = why

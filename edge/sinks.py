@@ -7,6 +7,7 @@ import threading
 from typing import Any, TextIO
 
 from edge.events import Alert, ScoreSink
+from edge.scoring.callscore import CallScore
 
 
 class JsonLinesSink(ScoreSink):
@@ -25,20 +26,20 @@ class JsonLinesSink(ScoreSink):
         if self._alerts:
             self._write({"alert": alert.to_dict()})
 
-    def on_score(self, score: dict[str, Any]) -> None:
-        self._write(score)
+    def on_score(self, score: CallScore) -> None:
+        self._write(score.to_dict())
 
 
 class CollectingSink(ScoreSink):
     def __init__(self) -> None:
-        self.scores: list[dict[str, Any]] = []
+        self.scores: list[CallScore] = []
         self.alerts: list[Alert] = []
         self.starts: list[tuple[str, str, float]] = []
 
     def on_alert(self, alert: Alert) -> None:
         self.alerts.append(alert)
 
-    def on_score(self, score: dict[str, Any]) -> None:
+    def on_score(self, score: CallScore) -> None:
         self.scores.append(score)
 
     def on_call_start(self, line: str, call_id: str, t: float) -> None:

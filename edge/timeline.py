@@ -6,12 +6,14 @@ matplotlib (Agg) is imported here only, so scoring without pictures never loads 
 
 from __future__ import annotations
 
+from datetime import timezone
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 
 from edge.pipeline import ScoredCall
-from edge.scoring.callscore import score_pct
+from edge.scoring.callscore import ItemVerdict, score_pct
 
 COLOURS = {"agent": "#1f77b4", "customer": "#e07b00", "overtalk": "#d62728", "dead_air": "#7f7f7f",
            "alert_red": "#d62728", "alert_amber": "#ff9f1c", "raised": "#9467bd"}
@@ -29,13 +31,13 @@ def _fonts(plt) -> bool:
     return bool(cjk)
 
 
-def _label(item: dict, cjk: bool) -> str:
+def _label(item: ItemVerdict, cjk: bool) -> str:
     # Without a CJK font the Chinese half of a name would print as boxes: keep the rest.
-    name = item["name"] if cjk else "".join(c for c in item["name"] if ord(c) < 0x2E80).strip() or item["id"]
+    name = item.name if cjk else "".join(c for c in item.name if ord(c) < 0x2E80).strip() or item.id
     return name
 
 
-def _when(evidence: dict) -> list[float]:
+def _when(evidence: Mapping[str, Any]) -> list[float]:
     """Times (s from the call's start) an item's evidence points at."""
     times = [float(e[0]) for e in evidence.get("events", [])]
     times += [float(h["start"]) for h in evidence.get("hits", [])]
@@ -43,7 +45,7 @@ def _when(evidence: dict) -> list[float]:
     return times
 
 
-def _values(evidence: dict) -> str:
+def _values(evidence: Mapping[str, Any]) -> str:
     """The evidence's plain values (no lists), e.g. 'talk_listen_ratio 2.68, min 0.4, max 2.5'."""
     return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
                      for k, v in evidence.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool))
@@ -65,8 +67,8 @@ def write_timeline(call: ScoredCall, out_dir: Path) -> Path:
 
     cjk = _fonts(plt)
     s = call.score
-    dur = max(s["duration_s"], 1.0)
-    lost = [i for i in s["items"] if i["deduction"] > 0]
+    dur = max(s.duration_s, 1.0)
+    lost = [i for i in s.items if i.deduction > 0]
     fig = plt.figure(figsize=(15, 8.5 + 0.22 * len(lost)), dpi=100, layout="constrained")
     grid = fig.add_gridspec(4, 1, height_ratios=[2.2, 1.3, 1.3, 0.9 + 0.2 * len(lost)])
     ax_talk = fig.add_subplot(grid[0])
@@ -74,53 +76,52 @@ def write_timeline(call: ScoredCall, out_dir: Path) -> Path:
     ax_level = fig.add_subplot(grid[2], sharex=ax_talk)
     ax_items = fig.add_subplot(grid[3])
 
-    verdict = "PASSED" if s["passed"] else ("FAILED (fatal)" if s["fatal"] else "FAILED")
-    kept = score_pct(s["score"], s["max_score"])
+    verdict = "PASSED" if s.passed else ("FAILED (fatal)" if s.fatal else "FAILED")
+    kept = score_pct(s.score, s.max_score)
     pct = "n/a" if kept is None else f"{kept:.0f}%"
-    flags = f"   flags: {', '.join(s['flags'])}" if s["flags"] else ""
-    total = sum(i["points"] for i in s["items"])
-    fig.suptitle(f"{s['call_id']}   {s['start'][:19].replace('T', ' ')} UTC   {dur:.0f} s   line {s['line']}{flags}\n"
-                 f"score {s['score']:g}/{s['max_score']:g} = {pct} (pass {s['pass_mark']:g}%)  {verdict}"
-                 f"   — judged on {s['max_score']:g} of {total:g} points",
-                 fontsize=12, fontweight="bold", color="#2a7d2a" if s["passed"] else "#b22222")
+    flags = f"   flags: {', '.join(s.flags)}" if s.flags else ""
+    total = sum(i.points for i in s.items)
+    start = s.start.astimezone(timezone.utc)
+    fig.suptitle(f"{s.call_id}   {start:%Y-%m-%d %H:%M:%S} UTC   {dur:.0f} s   line {s.line}{flags}\n"
+                 f"score {s.score:g}/{s.max_score:g} = {pct} (pass {s.pass_mark:g}%)  {verdict}"
+                 f"   — judged on {s.max_score:g} of {total:g} points",
+                 fontsize=12, fontweight="bold", color="#2a7d2a" if s.passed else "#b22222")
 
     # --- who spoke when -------------------------------------------------------------------
-    m = s["metrics"]
+    m = s.metrics
     for side, y in LANES.items():
         segs = call.segments.get(side)
         if segs is None:
             ax_talk.text(dur / 2, y, "customer side absent (mono line)", ha="center", va="center", color="grey")
             continue
         ax_talk.broken_barh([(a, b - a) for a, b in segs], (y - 0.3, 0.6), color=COLOURS[side], label=f"{side} speech")
-    for a, b in m["overtalk"]["events"]:
+    for a, b in m.overtalk.events:
         ax_talk.axvspan(a, b, ymin=0.1, ymax=0.9, color=COLOURS["overtalk"], alpha=0.25, lw=0)
-    for a, b in m["dead_air"]["events"]:
+    for a, b in m.dead_air.events:
         ax_talk.axvspan(a, b, color=COLOURS["dead_air"], alpha=0.25, hatch="//", lw=0)
         ax_talk.text((a + b) / 2, 1.5, f"dead air\n{b - a:.1f} s", ha="center", va="center", fontsize=9)
-    for a, _ in m["interruptions"]["events"]:
+    for a, _ in m.interruptions.events:
         ax_talk.plot(a, 2.42, marker="v", color=COLOURS["overtalk"], ms=10)
-    for a, b in s["prosody"]["agent"]["raised_voice"]:
+    for a, b in s.agent_prosody["raised_voice"]:
         ax_talk.plot([a, b], [2.36, 2.36], color=COLOURS["raised"], lw=4, solid_capstyle="butt")
-    for alert in s["alerts"]:
-        c = COLOURS["alert_red" if alert["severity"] == "red" else "alert_amber"]
-        ax_talk.axvline(alert["t"], color=c, lw=1.5, ls="--")
-        ax_talk.text(alert["t"], 2.75, " " + alert["reason"], color=c, fontsize=8, va="top", rotation=0)
+    for alert in s.alerts:
+        c = COLOURS["alert_red" if alert.severity == "red" else "alert_amber"]
+        ax_talk.axvline(alert.t, color=c, lw=1.5, ls="--")
+        ax_talk.text(alert.t, 2.75, " " + alert.reason, color=c, fontsize=8, va="top", rotation=0)
     ax_talk.set_yticks([2, 1], ["agent", "customer"])
     ax_talk.set_ylim(0.4, 2.85)
     ax_talk.legend(handles=[
         Patch(color=COLOURS["agent"], label="agent speaking"), Patch(color=COLOURS["customer"], label="customer speaking"),
-        Patch(color=COLOURS["overtalk"], alpha=0.25, label=f"overtalk ×{m['overtalk']['count']}"),
-        Patch(facecolor=COLOURS["dead_air"], alpha=0.25, hatch="//", label=f"dead air ×{m['dead_air']['count']}"),
-        Line2D([], [], marker="v", ls="", color=COLOURS["overtalk"], label=f"agent interrupts ×{m['interruptions']['count']}"),
+        Patch(color=COLOURS["overtalk"], alpha=0.25, label=f"overtalk ×{m.overtalk.count}"),
+        Patch(facecolor=COLOURS["dead_air"], alpha=0.25, hatch="//", label=f"dead air ×{m.dead_air.count}"),
+        Line2D([], [], marker="v", ls="", color=COLOURS["overtalk"], label=f"agent interrupts ×{m.interruptions.count}"),
         Line2D([], [], color=COLOURS["raised"], lw=4, label="agent raised voice"),
         Line2D([], [], color=COLOURS["alert_amber"], ls="--", label="live alert"),
     ], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9, frameon=False)
-    talk = m["talk"]
-    cust = "–" if talk["customer_s"] is None else f"{talk['customer_s']:.1f} s"
-    lat = m["response_latency"]
-    lat_txt = "–" if lat["median_s"] is None else f"{lat['median_s']:.1f} s median, {lat['p90_s']:.1f} s p90"
-    ax_talk.set_title(f"talk: agent {talk['agent_s']:.1f} s, customer {cust}    reply latency: {lat_txt}    "
-                      f"last speaker: {m['last_speaker'] or '–'}", fontsize=10, loc="left")
+    cust = "–" if m.customer_s is None else f"{m.customer_s:.1f} s"
+    lat_txt = "–" if m.latency_median_s is None else f"{m.latency_median_s:.1f} s median, {m.latency_p90_s:.1f} s p90"
+    ax_talk.set_title(f"talk: agent {m.agent_s:.1f} s, customer {cust}    reply latency: {lat_txt}    "
+                      f"last speaker: {m.last_speaker or '–'}", fontsize=10, loc="left")
     ax_talk.grid(axis="x", alpha=0.3)
 
     # --- pitch and level ------------------------------------------------------------------
@@ -149,28 +150,28 @@ def write_timeline(call: ScoredCall, out_dir: Path) -> Path:
                     title="dotted: active level", title_fontsize=8)
 
     # --- the items that cost points, placed where their evidence is ----------------------
-    unmeasured = [i for i in s["items"] if i["status"] == "not_measured"]
+    unmeasured = [i for i in s.items if i.status == "not_measured"]
     ax_items.axis("off")
-    lines = [f"−{i['deduction']:g}  {_label(i, cjk)}" + ("  [FATAL]" if i["fatal"] else "")
-             + ("   at " + ", ".join(f"{t:.1f} s" for t in _when(i["evidence"])) if _when(i["evidence"]) else "")
-             + f"   ({_values(i['evidence'])})"
+    lines = [f"−{i.deduction:g}  {_label(i, cjk)}" + ("  [FATAL]" if i.fatal else "")
+             + ("   at " + ", ".join(f"{t:.1f} s" for t in _when(i.evidence)) if _when(i.evidence) else "")
+             + f"   ({_values(i.evidence)})"
              for i in lost]
     text = "Points lost:\n" + ("\n".join(lines) if lines else "none")
     by_reason: dict[str, list[str]] = {}
     for i in unmeasured:
-        by_reason.setdefault(i["evidence"].get("reason", "not measured"), []).append(i["id"])
+        by_reason.setdefault(i.evidence.get("reason", "not measured"), []).append(i.id)
     text += (f"\n\nNot measured, left out of the score ({len(unmeasured)} items, "
-             f"{sum(i['points'] for i in unmeasured):g} points; check these by listening):\n"
+             f"{sum(i.points for i in unmeasured):g} points; check these by listening):\n"
              + "\n".join(f"  {reason}: {', '.join(ids)}" for reason, ids in by_reason.items()))
     ax_items.text(0.0, 1.0, text, va="top", ha="left", fontsize=10, family=plt.rcParams["font.family"],
                   wrap=True, transform=ax_items.transAxes)
     for i in lost:
-        for t in _when(i["evidence"]):
-            ax_talk.annotate(i["id"], (t, 0.55), fontsize=8, color="#b22222", ha="left", va="center",
+        for t in _when(i.evidence):
+            ax_talk.annotate(i.id, (t, 0.55), fontsize=8, color="#b22222", ha="left", va="center",
                              bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="#b22222", lw=0.6))
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{s['call_id']}.png"
+    path = out_dir / f"{s.call_id}.png"
     fig.savefig(path)
     plt.close(fig)
     return path

@@ -37,7 +37,7 @@ def main() -> int:
         for line in cfg.lines:
             score = synthetic_score(box, line.name, seq)
             sink.on_score(score)
-            print("stored", score["call_id"], flush=True)
+            print("stored", score.call_id, flush=True)
         time.sleep(args.interval)
     time.sleep(args.run_for)
     sink.close(drain_s=10.0)

@@ -14,6 +14,7 @@ import pytest
 from edge.line import line_pipeline
 from edge.config import Config
 from edge.pipeline import run_source
+from edge.scoring.callscore import CallScore
 from edge.scoring.rubric import KeywordCategory, load_rubric
 from edge.sinks import CollectingSink
 from edge.sources.wav import Recording, wav_source
@@ -37,7 +38,7 @@ def score(scn: Scenario, rate: int, rubric=None, seed: int = 1, count_missing: b
     rec = Recording(Path("generated"), rate, np.ascontiguousarray(pcm[:, 0]), np.ascontiguousarray(pcm[:, 1]))
     run_source(pipe, list(wav_source(rec, "desk1", 0.3)))
     (s,) = sink.scores
-    return s, {i["id"]: i for i in s["items"]}, sink.alerts
+    return s, {i.id: i for i in s.items}, sink.alerts
 
 
 @pytest.mark.parametrize("rate", [8000, 16000])
@@ -49,8 +50,8 @@ def test_a_call_with_greeting_nin_thanks_and_closing_passes_those_items(rate):
                Turn("customer", "原来是这样", 0.6))
     s, items, alerts = score(scn, rate)
     for item in KEYWORD_ITEMS:
-        assert items[item]["status"] == "passed", (item, items[item])
-    assert items["polite_forms"]["evidence"]["count"] >= 2
+        assert items[item].status == "passed", (item, items[item])
+    assert items["polite_forms"].evidence["count"] >= 2
     assert not alerts
 
 
@@ -61,11 +62,11 @@ def test_a_forbidden_phrase_loses_its_points_and_lights_the_red_alert():
                Turn("customer", "那我找谁问", 0.5))
     s, items, alerts = score(scn, 8000)
     forbidden = items["forbidden_phrases"]
-    assert forbidden["status"] == "failed" and forbidden["deduction"] == 5.0
-    assert [h["phrase"] for h in forbidden["evidence"]["hits"]] == ["不知道"]
+    assert forbidden.status == "failed" and forbidden.deduction == 5.0
+    assert [h["phrase"] for h in forbidden.evidence["hits"]] == ["不知道"]
     (alert,) = alerts
     assert alert.severity == "red" and alert.item == "forbidden_phrases" and alert.evidence["phrase"] == "不知道"
-    assert items["opening_greeting"]["status"] == "passed"
+    assert items["opening_greeting"].status == "passed"
 
 
 def test_a_phrase_added_to_the_rubric_is_detected_without_retraining():
@@ -74,18 +75,18 @@ def test_a_phrase_added_to_the_rubric_is_detected_without_retraining():
                Turn("agent", "这个真的[没办法]改", 0.8))
     rubric = load_rubric()
     _, items, alerts = score(scn, 8000, rubric)
-    assert items["forbidden_phrases"]["status"] == "passed" and not alerts  # not in the shipped rubric
+    assert items["forbidden_phrases"].status == "passed" and not alerts  # not in the shipped rubric
     forbidden = rubric.keywords["forbidden"]
     edited = rubric.model_copy(update={"keywords": {
         **rubric.keywords, "forbidden": KeywordCategory(phrases=forbidden.phrases + ("没办法",))}})
     _, items, alerts = score(scn, 8000, edited)
-    assert [h["phrase"] for h in items["forbidden_phrases"]["evidence"]["hits"]] == ["没办法"]
+    assert [h["phrase"] for h in items["forbidden_phrases"].evidence["hits"]] == ["没办法"]
     assert [a.evidence["phrase"] for a in alerts] == ["没办法"]
 
 
-def call_offset(s: dict) -> float:
+def call_offset(s: CallScore) -> float:
     """Where the scored call starts in the generated audio, s (truth times are from the file's start)."""
-    return (datetime.fromisoformat(s["start"].replace("Z", "+00:00")) - EPOCH).total_seconds()
+    return (s.start - EPOCH).total_seconds()
 
 
 def test_an_upset_customer_left_without_apology_lights_one_amber_alert_and_fails_the_item():
@@ -97,15 +98,15 @@ def test_an_upset_customer_left_without_apology_lights_one_amber_alert_and_fails
     (alert,) = alerts
     assert alert.item == "apology" and alert.severity == "amber"
     assert abs(alert.t + call_offset(s) - raised[0]) < 1.5  # near the start of the outburst
-    assert items["apology"]["status"] == "failed" and len(items["apology"]["evidence"]["unanswered"]) == 1
+    assert items["apology"].status == "failed" and len(items["apology"].evidence["unanswered"]) == 1
 
 
 def test_where_the_spotters_misses_are_not_trusted_an_outburst_without_apology_heard_alerts_nothing():
     s, items, alerts = score(scenario("upset_customer", 1), 8000, seed=1)  # the default config
     assert not alerts
     item = items["apology"]
-    assert item["status"] == "not_measured" and len(item["evidence"]["unanswered"]) == 1
-    assert "count_missing_phrases" in item["evidence"]["reason"]
+    assert item.status == "not_measured" and len(item.evidence["unanswered"]) == 1
+    assert "count_missing_phrases" in item.evidence["reason"]
 
 
 def test_an_agent_who_apologises_after_the_outburst_passes_the_item_and_lights_nothing():
@@ -119,6 +120,6 @@ def test_an_agent_who_apologises_after_the_outburst_passes_the_item_and_lights_n
     apology = [p for p in truth["phrases"] if p["phrase"] in ("对不起", "抱歉", "不好意思")]
     assert len(apology) == 1 and 0 < apology[0]["start"] - raised[1] < 2.0
     item = items["apology"]
-    assert item["status"] == "passed" and item["evidence"]["unanswered"] == []
-    assert [h["phrase"] for h in item["evidence"]["hits"]] == [apology[0]["phrase"]]
+    assert item.status == "passed" and item.evidence["unanswered"] == []
+    assert [h["phrase"] for h in item.evidence["hits"]] == [apology[0]["phrase"]]
     assert not alerts

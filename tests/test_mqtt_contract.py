@@ -34,7 +34,7 @@ def test_every_topic_of_a_box_parses_back_to_its_kind_and_line():
 
 
 def test_a_score_with_a_wrong_field_is_flagged_naming_the_field():
-    score = synthetic_score(BOX, "l1", 1)
+    score = synthetic_score(BOX, "l1", 1).to_dict()
     score["metrics"]["talk"]["agent_s"] = "eighty"
     problems = validation_errors(Envelope.new("score", BOX, score).to_dict())
     assert problems == ["body.metrics.talk.agent_s: 'eighty' is not of type 'number'"]
@@ -43,7 +43,7 @@ def test_a_score_with_a_wrong_field_is_flagged_naming_the_field():
 
 
 def test_privacy_check_catches_audio_features_and_transcripts():
-    clean = synthetic_score(BOX, "l1", 1)
+    clean = synthetic_score(BOX, "l1", 1).to_dict()
     assert privacy_problems(clean) == []
     assert privacy_problems({**clean, "transcript": "您好"})
     assert privacy_problems({"evidence": {"x": list(range(400))}})  # a signal by any other name
@@ -67,7 +67,7 @@ def test_every_published_payload_kind_carries_no_audio_features_or_transcript(tm
     cti.client.publish(TOPICS.ack, Envelope.new("light_ack", BoxId("hq", "g1", "light"),
                                                 {"alert_id": None, "by": "light-g1"}).to_json(), qos=1)
     # A score that smuggles words out must not leave the box.
-    sink.on_score({**synthetic_score(BOX, "l2", 2), "transcript": "你好我想问一下"})
+    sink.client.send("score", "l2", {**synthetic_score(BOX, "l2", 2).to_dict(), "transcript": "你好我想问一下"})
     everything.wait_for(lambda: {d["kind"] for _, d, _ in everything.messages} >= set(BODY_SCHEMA_FILES), 10,
                         "every kind of payload")
     everything.wait_for(lambda: any(d["body"].get("refused") == 1 for d in everything.of_kind("status")), 5,

@@ -82,7 +82,7 @@ def _publish_as(broker: Broker, user: str, topic: str) -> int:
     c.on_publish = lambda cl, u, mid, rc, p: acked.append(rc.value)
     c.connect("127.0.0.1", broker.port)
     c.loop_start()
-    env = Envelope.new("score", BoxId("sh01", "g1", "box-g1-b"), synthetic_score(BoxId("sh01", "g1", "box-g1-b"), "l1", 7))
+    env = Envelope.new("score", BoxId("sh01", "g1", "box-g1-b"), synthetic_score(BoxId("sh01", "g1", "box-g1-b"), "l1", 7).to_dict())
     c.publish(topic, env.to_json(), qos=1).wait_for_publish(5)
     c.disconnect()
     c.loop_stop()

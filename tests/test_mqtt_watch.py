@@ -24,10 +24,10 @@ def test_watch_prints_scores_and_alerts_and_flags_invalid_payloads(broker):
     pub = Collector(broker.port, "unused/#")
     first = watch.stdout.readline()  # printed once the broker has granted the subscription
     assert first.startswith("watching callqa/v1/hq/+/#"), first + watch.stderr.read()
-    broken = synthetic_score(box, "l1", 2)
+    broken = synthetic_score(box, "l1", 2).to_dict()
     del broken["metrics"]
     messages = [
-        (topics.score("l1"), Envelope.new("score", box, synthetic_score(box, "l1", 1)).to_json()),
+        (topics.score("l1"), Envelope.new("score", box, synthetic_score(box, "l1", 1).to_dict()).to_json()),
         (topics.alert("l1"), Envelope.new("alert", box, synthetic_alert(box, "l1", 1).to_dict()).to_json()),
         (topics.score("l1"), Envelope.new("score", box, broken).to_json()),
         (topics.score("l1"), b"not json"),

@@ -42,7 +42,7 @@ def test_a_reload_mid_call_applies_from_the_next_call():
             pipe.replace_rubric(new, None)
             reloaded = True
         pipe.feed(item)
-    assert [s["pass_mark"] for s in sink.scores] == [old.pass_mark, 55.0]
+    assert [s.pass_mark for s in sink.scores] == [old.pass_mark, 55.0]
     assert old.pass_mark != 55.0
 
 

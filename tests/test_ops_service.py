@@ -12,6 +12,8 @@ import urllib.request
 
 import pytest
 
+from callqa_contract.messages import BoxId
+from callqa_lab.synthetic import synthetic_score
 from edge.config import ConfigError, parse_config
 from edge.events import Alert
 from edge.ops.notify import notify
@@ -167,7 +169,7 @@ def test_metrics_endpoint_reports_lines_calls_alerts_and_outbox(monkeypatch):
     port = free_port()
     with ServiceRuntime(two_line_config(metrics_port=port)) as service:
         service.health.beat("seat1", audio_s=10.0, work_s=0.5)
-        service.metrics.on_score({"line": "seat1", "call_id": "c1"})
+        service.metrics.on_score(synthetic_score(BoxId("site", "group", "box"), "seat1", 1))
         service.metrics.on_alert(Alert("a1", "seat1", "c1", "insult", "red", "insult heard", 3.0))
         service.metrics.watch_outbox(depth=lambda: 7, dropped=lambda: 2)
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()

@@ -91,11 +91,11 @@ def test_device_lost_mid_call_is_scored_flagged_and_other_lines_keep_running(cal
     sink, beats = CollectingSink(), Beats()
     service = Service(cfg, load_rubric(), [sink], beats, open_device=open_device, retry_s=0.2).start()
     try:
-        assert wait_for(lambda: {s["line"] for s in sink.scores} == {"desk-a", "desk-b"})
-        lost = next(s for s in sink.scores if s["line"] == "desk-a")
-        assert lost["end_reason"] == "device_lost" and "device_lost" in lost["flags"]
-        ok = next(s for s in sink.scores if s["line"] == "desk-b")
-        assert ok["end_reason"] == "silence" and "device_lost" not in ok["flags"]
+        assert wait_for(lambda: {s.line for s in sink.scores} == {"desk-a", "desk-b"})
+        lost = next(s for s in sink.scores if s.line == "desk-a")
+        assert lost.end_reason == "device_lost" and "device_lost" in lost.flags
+        ok = next(s for s in sink.scores if s.line == "desk-b")
+        assert ok.end_reason == "silence" and "device_lost" not in ok.flags
         assert wait_for(lambda: opened.count("usb-a") >= 2)  # the lost device is tried again
         assert "desk-a" in service.failures and "not found" in service.failures["desk-a"]
         assert beats.by_line["desk-b"] > beats.by_line["desk-a"] > 0
@@ -115,7 +115,7 @@ def test_a_broken_line_is_reported_and_the_others_still_score(tmp_path, calls, c
     sink = CollectingSink()
     service = Service(cfg, load_rubric(), [sink]).start()
     service.join(timeout=60)
-    assert [s["line"] for s in sink.scores] == ["good"]
+    assert [s.line for s in sink.scores] == ["good"]
     assert "missing.wav: file not found" in service.failures["bad"]
     assert "line bad stopped" in caplog.text
 
@@ -128,7 +128,7 @@ def test_shutdown_scores_the_call_in_progress(calls):
     assert wait_for(lambda: len(sink.starts) == 1)
     service.stop()
     service.join(timeout=10)
-    assert len(sink.scores) == 1 and sink.scores[0]["end_reason"] == "shutdown"
+    assert len(sink.scores) == 1 and sink.scores[0].end_reason == "shutdown"
 
 
 def test_cti_events_reach_the_line(calls):
@@ -142,6 +142,6 @@ def test_cti_events_reach_the_line(calls):
     assert wait_for(lambda: len(sink.scores) >= 1)
     service.stop()
     service.join(timeout=10)
-    assert sink.scores[0]["call_ref"] == "cti-7" and sink.scores[0]["end_reason"] == "external"
+    assert sink.scores[0].call_ref == "cti-7" and sink.scores[0].end_reason == "external"
     with pytest.raises(KeyError):
         service.call_event("nope", "start")

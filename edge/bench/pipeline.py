@@ -69,7 +69,7 @@ def bench_section(ctx: BenchContext) -> list[Measure]:
     def scoring():
         m = conversation_metrics(segments[Side.AGENT], segments[Side.CUSTOMER], secs)
         facts = CallFacts(secs, m, prosody[Side.AGENT], prosody[Side.CUSTOMER], None, True)
-        build_callscore(ident, rubric, facts, [], [])
+        build_callscore(ident, rubric, facts, [], []).to_dict()  # as the sinks send it
 
     t_scoring = best_seconds(scoring, ctx.repeats)
     rec = Recording(None, rate, np.ascontiguousarray(sides[Side.AGENT]), np.ascontiguousarray(sides[Side.CUSTOMER]))

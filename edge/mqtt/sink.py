@@ -10,12 +10,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from edge.config import Config
 from edge.events import Alert, CallBoundary, ScoreSink
 from edge.mqtt.client import BoxClient, LightAck
 from edge.mqtt.light import DeskLight, LightState
+from edge.scoring.callscore import CallScore
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ class MqttSink(ScoreSink):
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def on_score(self, score: dict[str, Any]) -> None:
-        self.client.send("score", score["line"], score)
+    def on_score(self, score: CallScore) -> None:
+        self.client.send("score", score.line, score.to_dict())
 
     def on_alert(self, alert: Alert) -> None:
         self.client.send("alert", alert.line, alert.to_dict())

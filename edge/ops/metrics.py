@@ -9,7 +9,7 @@ collector, so there is one source of truth and nothing to keep in step.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -18,6 +18,7 @@ from edge import __version__
 from edge.config import Config
 from edge.events import Alert, ScoreSink
 from edge.ops.health import Health
+from edge.scoring.callscore import CallScore
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,8 @@ class BoxMetrics(ScoreSink):
         self._live.outbox_depth = depth
         self._live.outbox_dropped = dropped
 
-    def on_score(self, score: dict[str, Any]) -> None:
-        self.calls_scored.labels(score.get("line", "?")).inc()
+    def on_score(self, score: CallScore) -> None:
+        self.calls_scored.labels(score.line).inc()
 
     def on_alert(self, alert: Alert) -> None:
         self.alerts.labels(alert.line, alert.severity).inc()

@@ -23,7 +23,9 @@ import numpy as np
 
 from edge.line import BLOCK_S, line_pipeline
 from edge.config import Config
+from edge.events import Alert
 from edge.pipeline import run_source
+from edge.scoring.callscore import CallScore
 from edge.scoring.rubric import load_rubric
 from edge.sinks import CollectingSink
 from edge.sources.wav import Recording, wav_source
@@ -35,7 +37,7 @@ UPSET = ("upset_customer", "upset_customer_apology")
 CALM = ("polite", "random")
 
 
-def score(pcm: np.ndarray, rate: int, rubric) -> tuple[list[dict], list]:
+def score(pcm: np.ndarray, rate: int, rubric) -> tuple[list[CallScore], list[Alert]]:
     sink = CollectingSink()
     cfg = Config(audio={"sample_rate": rate}, keywords={"count_missing_phrases": True})
     pipe = line_pipeline("eval", cfg, rubric, [sink], EPOCH)
@@ -50,8 +52,8 @@ def tally(name: str, rate: int, seed: int, rubric, counts: Counter) -> None:
     raised = [r[:2] for r in truth["raised_voice"]["customer"]]
     found = []
     for s in scores:  # stretches in file time
-        offset = (datetime.fromisoformat(s["start"].replace("Z", "+00:00")) - EPOCH).total_seconds()
-        found += [(a + offset, b + offset) for a, b in s["prosody"]["customer"]["raised_voice"]]
+        offset = (s.start - EPOCH).total_seconds()
+        found += [(a + offset, b + offset) for a, b in s.customer_prosody["raised_voice"]]
     counts[name, "calls"] += 1
     counts[name, "turns"] += len(raised)
     counts[name, "found"] += sum(any(_overlap(f, r) for f in found) for r in raised)

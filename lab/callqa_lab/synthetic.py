@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from edge.events import Alert
 from callqa_contract.messages import BoxId
+from edge.events import Alert
+from edge.metrics import ConversationMetrics, EventSummary
+from edge.scoring.callscore import CallScore, ItemVerdict
+from edge.scoring.items import Hit
 
 _EPOCH = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -32,37 +35,18 @@ def synthetic_alert(box: BoxId, line: str, seq: int, n: int = 0, severity: str =
                  reason=reason, t=12.5 + n, evidence={"phrase": "不知道", "start": 12.1, "end": 12.6})
 
 
-def synthetic_score(box: BoxId, line: str, seq: int, alerts: int = 1) -> dict[str, Any]:
+def synthetic_score(box: BoxId, line: str, seq: int, alerts: int = 1) -> CallScore:
     start = _EPOCH + timedelta(minutes=5 * seq)
-    end = start + timedelta(seconds=180)
-    return {
-        "schema": "callqa.callscore/1",
-        "box": {"site": box.site, "group": box.group, "id": box.id},
-        "line": line,
-        "call_id": call_id(box, line, seq),
-        "call_ref": None,
-        "start": start.isoformat().replace("+00:00", "Z"),
-        "end": end.isoformat().replace("+00:00", "Z"),
-        "duration_s": 180.0,
-        "end_reason": "silence",
-        "flags": [],
-        "metrics": {
-            "talk": {"agent_s": 80.0, "customer_s": 70.0, "talk_listen_ratio": 1.14},
-            "overtalk": {"count": 1, "total_s": 0.8, "events": [[40.0, 40.8]]},
-            "interruptions": {"count": 0, "total_s": 0.0, "events": []},
-            "dead_air": {"count": 1, "total_s": 6.0, "longest_s": 6.0, "events": [[90.0, 96.0]]},
-            "response_latency": {"n": 12, "median_s": 0.7, "p90_s": 1.6},
-            "last_speaker": "customer",
-        },
-        "prosody": {"agent": _side(), "customer": _side()},
-        "keywords": [{"phrase": "不知道", "category": "forbidden", "side": "agent", "start": 12.1, "end": 12.6,
-                      "confidence": 0.91}],
-        "items": [{"id": "forbidden_phrases", "name": "服务禁语", "section": "服务礼仪", "status": "failed",
-                   "deduction": 5.0, "points": 5.0, "fatal": False, "evidence": {"times": [12.1]}}],
-        "score": 95.0,
-        "max_score": 100.0,
-        "pass_mark": 80.0,
-        "passed": True,
-        "fatal": False,
-        "alerts": [synthetic_alert(box, line, seq, n).to_dict() for n in range(alerts)],
-    }
+    return CallScore(
+        box=box, line=line, call_id=call_id(box, line, seq), call_ref=None,
+        start=start, end=start + timedelta(seconds=180), duration_s=180.0, end_reason="silence", flags=(),
+        metrics=ConversationMetrics(
+            agent_s=80.0, customer_s=70.0, overtalk=EventSummary(((40.0, 40.8),)), interruptions=EventSummary(),
+            dead_air=EventSummary(((90.0, 96.0),)), last_speaker="customer",
+            latencies=(0.4, 0.5, 0.5, 0.6, 0.6, 0.7, 0.7, 0.8, 1.0, 1.6, 1.6, 2.0)),  # median 0.7, p90 1.6
+        agent_prosody=_side(), customer_prosody=_side(),
+        keywords=(Hit("不知道", "forbidden", "agent", 12.1, 12.6, 0.91),),
+        items=(ItemVerdict("forbidden_phrases", "服务禁语", "服务礼仪", "failed", 5.0, 5.0, False, {"times": [12.1]}),),
+        score=95.0, max_score=100.0, pass_mark=80.0, passed=True, fatal=False,
+        alerts=tuple(synthetic_alert(box, line, seq, n) for n in range(alerts)),
+    )
