@@ -14,7 +14,8 @@ from typing import Any
 
 from edge.config import Config
 from edge.events import Alert, CallBoundary, ScoreSink
-from edge.mqtt.client import BoxClient, LightAck
+from edge.mqtt.client import BoxClient
+from edge.mqtt.inbound import LightAck
 from edge.mqtt.light import DeskLight, LightState
 
 log = logging.getLogger(__name__)
