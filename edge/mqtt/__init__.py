@@ -1,5 +1,6 @@
 """The box's only output: MQTT. Topic tree, versioned JSON envelopes, a crash-safe outbox,
 the paho client that drains it, the desk-light state and `callqa watch`.
 
-    pipeline → MqttSink → Outbox (SQLite, fsynced) → BoxClient publisher thread → broker
+    pipeline → MqttSink → DurableQueue (SQLite outbox, fsynced) → SendWindow → broker
+                          (BoxClient wires them, the status and the inbound commands to paho)
 """

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from edge.config import Config
 from edge.events import Alert, CallBoundary, ScoreSink
-from edge.mqtt.client import BoxClient, LightAck
+from edge.mqtt.client import BoxClient
+from edge.mqtt.inbound import LightAck
 from edge.mqtt.light import DeskLight, LightState
 from edge.scoring.callscore import CallScore
 
