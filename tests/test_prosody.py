@@ -19,8 +19,9 @@ from edge.prosody import RaisedVoiceTracker, SideProsody, analyse
 from edge.bench.prosody import bench
 from callqa_lab import synth
 from callqa_lab.gencall import SIDES, generate_call
+from callqa_lab.shared import REAL_ZH
 
-REAL = Path("/work/shared/data/real_zh")
+REAL = REAL_ZH
 SCHEMA = Path(__file__).resolve().parent.parent / "callqa_contract" / "schemas" / "callscore.v1.json"
 
 
@@ -256,7 +257,7 @@ def test_bench_reports_real_time_factors():
 
 def _real_clips():
     if not (REAL / "manifest.tsv").exists():
-        absent(f"the real evaluation clips are not at {REAL} (shared/data, beside the checkout)")
+        absent(f"the real evaluation clips are not at {REAL} (shared/data beside the checkout, or CALLQA_SHARED)")
     with open(REAL / "manifest.tsv", newline="") as f:
         return list(csv.DictReader(f, delimiter="\t"))
 

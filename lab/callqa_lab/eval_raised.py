@@ -18,7 +18,6 @@ import csv
 import dataclasses
 import sys
 from math import gcd
-from pathlib import Path
 
 import numpy as np
 from scipy import signal
@@ -29,8 +28,9 @@ from edge.line import BLOCK_S
 from edge.prosody import RaisedVoiceTracker
 from callqa_lab import synth
 from callqa_lab.gencall import SIDES, UNUSABLE_VARIANTS, generate_call, render, scenario
+from callqa_lab.shared import REAL_ZH
 
-REAL = Path("/work/shared/data/real_zh")
+REAL = REAL_ZH
 
 
 @dataclasses.dataclass

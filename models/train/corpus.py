@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from edge.keywords.units import han_only
+from callqa_lab.shared import SEEDS
 
 PHRASES_FILE = Path(__file__).resolve().parents[2] / "lab" / "callqa_lab" / "phrases.toml"
-SEEDS_GLOB = "/work/shared/seeds/*.txt"
+SEEDS_GLOB = str(SEEDS / "*.txt")
 
 # Call-centre turns written for this project, to put phrases in a realistic place.
 _TURNS = (
