@@ -51,20 +51,32 @@ class BoxId:
 
 
 @dataclass(frozen=True)
+class Seq:
+    """A score's or alert's place in its box's count: `n` of the outbox named `epoch`."""
+
+    epoch: str
+    n: int
+
+
+@dataclass(frozen=True)
 class Envelope:
     kind: str
     msg_id: str
     created: str
     box: BoxId
     body: dict[str, Any]
+    seq: Seq | None = None
 
     @classmethod
-    def new(cls, kind: str, box: BoxId, body: dict[str, Any]) -> "Envelope":
-        return cls(check_kind(kind), uuid.uuid4().hex, utc_now_iso(), box, body)
+    def new(cls, kind: str, box: BoxId, body: dict[str, Any], seq: Seq | None = None) -> "Envelope":
+        return cls(check_kind(kind), uuid.uuid4().hex, utc_now_iso(), box, body, seq)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": ENVELOPE_SCHEMA, "kind": self.kind, "msg_id": self.msg_id,
-                "created": self.created, "box": asdict(self.box), "body": self.body}
+        doc = {"schema": ENVELOPE_SCHEMA, "kind": self.kind, "msg_id": self.msg_id,
+               "created": self.created, "box": asdict(self.box)}
+        if self.seq is not None:
+            doc["seq"] = asdict(self.seq)
+        return doc | {"body": self.body}
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
@@ -84,7 +96,8 @@ class Envelope:
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> "Envelope":
         """An envelope from a document that already passed the envelope schema."""
-        return cls(doc["kind"], doc["msg_id"], doc["created"], BoxId(**doc["box"]), doc["body"])
+        seq = Seq(**doc["seq"]) if "seq" in doc else None
+        return cls(doc["kind"], doc["msg_id"], doc["created"], BoxId(**doc["box"]), doc["body"], seq)
 
 
 def validation_errors(doc: Any) -> list[str]:

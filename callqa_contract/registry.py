@@ -24,6 +24,7 @@ BODY_SCHEMA_FILES: dict[str, str] = {
     "light": "light.v1.json",
     "call_event": "call_event.v1.json",
     "light_ack": "light_ack.v1.json",
+    "receipt": "receipt.v1.json",
 }
 KINDS = tuple(BODY_SCHEMA_FILES)
 

@@ -5,6 +5,7 @@
     <prefix>/<site>/<group>/<box>/alert/<line>                 kind=alert
     <prefix>/<site>/<group>/<box>/light             retained   kind=light
     <prefix>/<site>/<group>/<box>/cmd/call/<line>   inbound    kind=call_event
+    <prefix>/<site>/<group>/<box>/receipt           inbound    kind=receipt (from central QA)
     <prefix>/<site>/<group>/ack                     inbound    kind=light_ack
 
 The prefix may itself contain '/', e.g. the default `callqa/v1`. Subscriptions: `watch_filter`
@@ -23,6 +24,7 @@ _BOX_TOPICS: dict[str, tuple[str, bool]] = {
     "alert": ("alert", True),
     "light": ("light", False),
     "call_event": ("cmd/call", True),
+    "receipt": ("receipt", False),
 }
 RETAINED_KINDS = frozenset({"status", "light"})
 
@@ -99,6 +101,11 @@ class Topics:
         if not has_line:
             raise ValueError(f"a {kind} topic has no line level")
         return f"{self.box_root}/{path}/+"
+
+    @property
+    def receipt(self) -> str:
+        """Central QA's receipts for this box's scores and alerts."""
+        return self.for_kind("receipt")
 
     @property
     def call_events(self) -> str:

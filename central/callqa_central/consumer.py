@@ -10,6 +10,9 @@
 - Acks carry the connection they arrived on: after a reconnect the broker may reuse a packet id
   for a different message, so an ack left over from the old connection is not sent (the broker
   redelivers that message and the duplicate is absorbed).
+- Receipts (receipts.py): what a batch committed is receipted to its boxes, which keep each
+  message until then and send it again when no receipt comes, so a message the broker lost
+  (a restart, or no subscriber at that moment) still reaches the database.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from callqa_contract.topics import kind_filter, shared
 from callqa_central.errors import ConfigError
 from callqa_central.db import Database, redact
 from callqa_central.validate import STORED_KINDS
+from callqa_central.receipts import ReceiptBatcher
 from callqa_central.writer import BatchResult, Received, StoreWriter
 
 log = logging.getLogger("callqa.store")
@@ -83,6 +87,7 @@ class StoreConsumer:
         self.stored = 0
         self.quarantined = 0
         self.address = broker_address(opts.broker_url)
+        self.receipts = ReceiptBatcher(opts.prefix, opts.client_id)
         self.client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -99,7 +104,9 @@ class StoreConsumer:
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
-        client.reconnect_delay_set(1, 30)
+        # Short: while no store is subscribed, the broker has nowhere to put what boxes send
+        # (receipts make the boxes send it again, but the sooner the store is back the better).
+        client.reconnect_delay_set(1, 5)
         return client
 
     # --- network thread -------------------------------------------------------------
@@ -148,12 +155,15 @@ class StoreConsumer:
                 batch = self._next_batch()
                 if batch:
                     writer = self._write_until_stored(writer, batch)
+                if self.receipts.due(time.monotonic()):
+                    self._send_receipts()
                 if time.monotonic() > next_report:
                     log.info("%d stored, %d quarantined so far", self.stored, self.quarantined)
                     next_report = time.monotonic() + 60
             # Stopping: what is queued was sent to us; store and acknowledge it before leaving.
             while batch := self._next_batch(wait=False):
                 writer = self._write_until_stored(writer, batch)
+            self._send_receipts()
         finally:
             self.client.disconnect()  # normal disconnect: the session (and its queue) stays on the broker
             self.client.loop_stop()
@@ -191,11 +201,17 @@ class StoreConsumer:
                 delay = min(delay * 2, 30.0)
                 writer = self._reopen(writer)
         self._count(result)
+        self.receipts.add(result.committed, time.monotonic())
         current = self.connection
         for p in batch:
             if p.connection == current:
                 self.client.ack(p.mid, p.qos)
         return writer
+
+    def _send_receipts(self) -> None:
+        """QoS 1; paho keeps them while the connection is down and sends them on reconnect."""
+        for topic, payload in self.receipts.take():
+            self.client.publish(topic, payload, qos=1)
 
     def _reopen(self, writer: StoreWriter) -> StoreWriter:
         try:

@@ -37,6 +37,16 @@ class Accepted:
 class Rejected:
     reason: str
     msg_id: str | None = None
+    sender: tuple[str, str, str] | None = None  # (site, group, box) of the topic, when it parses
+    seq: tuple[str, int] | None = None  # the envelope's (epoch, n), when readable
+
+
+def _seq(doc: dict[str, Any]) -> tuple[str, int] | None:
+    """The envelope's seq when it is well formed (read also from messages that are refused)."""
+    seq = doc.get("seq")
+    if isinstance(seq, dict) and isinstance(seq.get("epoch"), str) and type(seq.get("n")) is int:
+        return seq["epoch"], seq["n"]
+    return None
 
 
 def utc_text(value: str) -> str:
@@ -68,39 +78,46 @@ def check_message(topic: str, payload: bytes, prefix: str) -> Accepted | Rejecte
     info = _stored_topic(topic, prefix)
     if isinstance(info, str):
         return Rejected(info)
+    sender = (info.site, info.group, info.box)
     try:
         doc = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as e:
-        return Rejected(f"payload is not JSON: {e}")
+        return Rejected(f"payload is not JSON: {e}", sender=sender)
     if not isinstance(doc, dict):
-        return Rejected(f"payload is JSON {type(doc).__name__}, not an envelope object")
-    msg_id = doc.get("msg_id") if isinstance(doc.get("msg_id"), str) else None
+        return Rejected(f"payload is JSON {type(doc).__name__}, not an envelope object", sender=sender)
+    result = _check_envelope(doc, info)
+    if isinstance(result, str):
+        msg_id = doc.get("msg_id") if isinstance(doc.get("msg_id"), str) else None
+        return Rejected(result, msg_id, sender, _seq(doc))
+    return result
+
+
+def _check_envelope(doc: dict[str, Any], info: TopicInfo) -> Accepted | str:
+    """The accepted message, or the reason it is refused."""
     if doc.get("schema") != ENVELOPE_SCHEMA:
-        return Rejected(f"unknown envelope schema {doc.get('schema')!r} (this store reads {ENVELOPE_SCHEMA!r})", msg_id)
+        return f"unknown envelope schema {doc.get('schema')!r} (this store reads {ENVELOPE_SCHEMA!r})"
     body = doc.get("body")
     if info.kind == "score" and isinstance(body, dict) and body.get("schema") != CALLSCORE_SCHEMA:
-        return Rejected(f"unknown CallScore schema {body.get('schema')!r} (this store reads {CALLSCORE_SCHEMA!r})", msg_id)
+        return f"unknown CallScore schema {body.get('schema')!r} (this store reads {CALLSCORE_SCHEMA!r})"
     if isinstance(doc.get("kind"), str) and doc["kind"] != info.kind:
-        return Rejected(f"envelope kind '{doc['kind']}' on a '{info.kind}' topic", msg_id)
+        return f"envelope kind '{doc['kind']}' on a '{info.kind}' topic"
     # Times are checked below, with utc_text, so schema `format` is left out of these checks.
     if err := _first_error(schema_errors(envelope_validator(formats=False), doc), "envelope"):
-        return Rejected(err, msg_id)
+        return err
     env = Envelope.from_dict(doc)
     if (env.box.site, env.box.group, env.box.id) != (info.site, info.group, info.box):
-        return Rejected(
-            f"envelope box {env.box.site}/{env.box.group}/{env.box.id} differs from the topic's "
-            f"{info.site}/{info.group}/{info.box}", msg_id
-        )
+        return (f"envelope box {env.box.site}/{env.box.group}/{env.box.id} differs from the topic's "
+                f"{info.site}/{info.group}/{info.box}")
     if err := _first_error(schema_errors(body_validator(info.kind, formats=False), body), f"{info.kind} body"):
-        return Rejected(err, msg_id)
+        return err
     if reason := _consistency(info.kind, body, doc["box"], info.line):
-        return Rejected(reason, msg_id)
+        return reason
     try:
         utc_text(env.created)
         if info.kind == "score":
             utc_text(body["start"]), utc_text(body["end"])
     except ValueError as e:
-        return Rejected(f"bad timestamp: {e}", msg_id)
+        return f"bad timestamp: {e}"
     return Accepted(env, info)
 
 

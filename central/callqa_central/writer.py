@@ -34,6 +34,10 @@ INSERT_ALERT = (
     "INSERT INTO alerts (msg_id, site, grp, box, line, call_id, alert_id, item, severity, reason, t,"
     " created_utc, received_utc, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (msg_id) DO NOTHING"
 )
+INSERT_SEQUENCE = (
+    "INSERT INTO sequence (site, grp, box, epoch, n, msg_id, received_utc) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (site, grp, box, epoch, n) DO NOTHING"
+)
 INSERT_QUARANTINE = (
     "INSERT INTO quarantine (quarantine_key, msg_id, topic, payload, reason, received_utc)"
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (quarantine_key) DO NOTHING"
@@ -50,9 +54,21 @@ class Received:
 
 
 @dataclass(frozen=True)
+class Committed:
+    """A message now safe in the database (stored, a duplicate of one stored, or quarantined
+    with its payload): its box gets a receipt for it."""
+
+    site: str
+    group: str
+    box: str
+    msg_id: str
+
+
+@dataclass(frozen=True)
 class BatchResult:
     stored: int
     quarantined: int
+    committed: tuple[Committed, ...] = ()
 
 
 def payload_text(payload: bytes) -> str:
@@ -96,6 +112,26 @@ def alert_row(msg: Accepted, received_utc: str) -> tuple:
     )
 
 
+def committed(result: Accepted | Rejected) -> Committed | None:
+    if isinstance(result, Accepted):
+        return Committed(result.topic.site, result.topic.group, result.topic.box, result.envelope.msg_id)
+    if result.sender and result.msg_id:
+        return Committed(*result.sender, result.msg_id)
+    return None  # no box to tell, or no id to name
+
+
+def sequence_row(result: Accepted | Rejected, received_utc: str) -> tuple | None:
+    if isinstance(result, Accepted):
+        t, env = result.topic, result.envelope
+        seq = env.seq and (env.seq.epoch, env.seq.n)
+        sender, msg_id = (t.site, t.group, t.box), env.msg_id
+    else:
+        seq, sender, msg_id = result.seq, result.sender, result.msg_id
+    if seq is None or sender is None or msg_id is None:
+        return None
+    return (*sender, *seq, msg_id, received_utc)
+
+
 def quarantine_row(msg: Received, reason: str, msg_id: str | None) -> tuple:
     key = hashlib.sha256(msg.topic.encode() + b"\x00" + msg.payload).hexdigest()
     return key, msg_id, msg.topic, payload_text(msg.payload), reason, msg.received_utc
@@ -121,12 +157,14 @@ class StoreWriter:
                 return self._quarantine_refused(checked[0], e)
             log.warning("batch of %d refused (%s); writing one by one", len(checked), e)
             results = [self.write([msg]) for msg, _ in checked]
-            return BatchResult(sum(r.stored for r in results), sum(r.quarantined for r in results))
+            return BatchResult(sum(r.stored for r in results), sum(r.quarantined for r in results),
+                               tuple(c for r in results for c in r.committed))
         rejected = sum(isinstance(r, Rejected) for _, r in checked)
-        return BatchResult(len(checked) - rejected, rejected)
+        return BatchResult(len(checked) - rejected, rejected, _committed(checked))
 
     def _write(self, checked: list[tuple[Received, Accepted | Rejected]]) -> None:
         calls, failed, alerts, quarantined = [], [], [], []
+        sequence = [row for msg, result in checked if (row := sequence_row(result, msg.received_utc))]
         for msg, result in checked:
             if isinstance(result, Rejected):
                 quarantined.append(quarantine_row(msg, result.reason, result.msg_id))
@@ -137,7 +175,7 @@ class StoreWriter:
             else:
                 alerts.append(alert_row(result, msg.received_utc))
         for sql, rows in ((INSERT_CALL, calls), (INSERT_FAILED_ITEM, failed), (INSERT_ALERT, alerts),
-                          (INSERT_QUARANTINE, quarantined)):
+                          (INSERT_QUARANTINE, quarantined), (INSERT_SEQUENCE, sequence)):
             if rows:
                 self.db.executemany(sql, rows)
 
@@ -149,4 +187,10 @@ class StoreWriter:
         log.warning("quarantined %s: %s", msg.topic, reason)
         with self.db.transaction():
             self.db.execute(INSERT_QUARANTINE, quarantine_row(msg, reason, result.envelope.msg_id))
-        return BatchResult(0, 1)
+            if row := sequence_row(result, msg.received_utc):
+                self.db.execute(INSERT_SEQUENCE, row)
+        return BatchResult(0, 1, _committed([checked]))
+
+
+def _committed(checked: list[tuple[Received, Accepted | Rejected]]) -> tuple[Committed, ...]:
+    return tuple(c for _, result in checked if (c := committed(result)))
