@@ -19,8 +19,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from callqa_central.queries import Report, trend_period  # noqa: E402
 from callqa_central.render import (  # noqa: E402
-    NONE_REFUSED, REFUSED_HEADER, REFUSED_NOTE, REFUSED_TITLE, SUMMARY_HEADER, heading, pct, refused_cells, result,
-    summary_cells,
+    MISSING_HEADER, MISSING_NOTE, MISSING_TITLE, NONE_MISSING, NONE_REFUSED, REFUSED_HEADER, REFUSED_NOTE,
+    REFUSED_TITLE, SUMMARY_HEADER, heading, missing_cells, pct, refused_cells, result, summary_cells,
 )
 
 MAX_TREND_LINES = 8
@@ -150,9 +150,12 @@ def to_html(report: Report) -> str:
             [([f"{c.start:%H:%M:%S}", c.site, c.group, f"{c.box}/{c.line}", f"{c.score:g}/{c.max_score:g}",
                result(c.passed, c.fatal), ", ".join(c.failed_items), ", ".join(c.alerts)],
               "" if c.passed else "below") for c in report.calls]))
-    parts.append(f"<h2>{escape(REFUSED_TITLE)}</h2>")
-    parts.append(f"{_table(REFUSED_HEADER, [(cells, 'below') for cells in refused_cells(report)])}"
-                 f"<p class='note'>{escape(REFUSED_NOTE)}</p>" if report.refused else f"<p>{NONE_REFUSED}</p>")
+    for title, header, cells, note, none in (
+            (REFUSED_TITLE, REFUSED_HEADER, refused_cells(report), REFUSED_NOTE, NONE_REFUSED),
+            (MISSING_TITLE, MISSING_HEADER, missing_cells(report), MISSING_NOTE, NONE_MISSING)):
+        parts.append(f"<h2>{escape(title)}</h2>")
+        parts.append(f"{_table(header, [(row, 'below') for row in cells])}<p class='note'>{escape(note)}</p>"
+                     if cells else f"<p>{escape(none)}</p>")
     return ("<!DOCTYPE html><html lang='zh'><head><meta charset='utf-8'>"
             f"<title>{escape(heading(report))}</title><style>{STYLE}</style></head><body>"
             + "\n".join(parts) + "</body></html>")

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from callqa_central.db import Database
 from callqa_central.periods import Period
 
 DEFAULT_THRESHOLD = 0.80
+DEFAULT_MISSING_AFTER_S = 600.0  # a hole in a box's count older than this is reported
 DEFAULT_MAJOR_POINTS = 10.0
 TOP_ITEMS = 10
 
@@ -129,6 +130,20 @@ class RefusedRow:
 
 
 @dataclass(frozen=True)
+class MissingRow:
+    """Scores and alerts of one box that never reached the store: numbers missing from the box's
+    count (the envelope's seq) between two that arrived, still missing after the grace time."""
+
+    site: str
+    group: str
+    box: str
+    count: int
+    numbers: str  # "41-43, 97"
+    first: datetime  # when the message after the first hole arrived, in the report's zone
+    last: datetime
+
+
+@dataclass(frozen=True)
 class Report:
     period: Period
     previous: Period
@@ -141,6 +156,7 @@ class Report:
     trend: list[DayPoint]
     calls: list[CallRow] = field(default_factory=list)  # daily detail only
     refused: list[RefusedRow] = field(default_factory=list)
+    missing: list[MissingRow] = field(default_factory=list)
 
     @property
     def total(self) -> GroupRow:
@@ -188,7 +204,9 @@ def trend_period(period: Period) -> Period:
 
 
 def build_report(db: Database, period: Period, scope: Scope = Scope(), threshold: float = DEFAULT_THRESHOLD,
-                 major_points: float = DEFAULT_MAJOR_POINTS) -> Report:
+                 major_points: float = DEFAULT_MAJOR_POINTS, missing_after_s: float = DEFAULT_MISSING_AFTER_S,
+                 at: datetime | None = None) -> Report:
+    """The report for `period`, as it stands `at` (default now: what counts as never received)."""
     previous = period.previous()
     now = _tallies(db, scope, *period.utc_range(), major_points, ("site", "grp"))
     before = _tallies(db, scope, *previous.utc_range(), major_points, ("site", "grp"))
@@ -212,8 +230,9 @@ def build_report(db: Database, period: Period, scope: Scope = Scope(), threshold
         for (s, g), tally in sorted(_tallies(db, scope, start, end, major_points, ("site", "grp")).items()):
             trend.append(DayPoint(day, s, g, tally))
     calls = _call_rows(db, scope, period) if period.kind == "daily" else []
+    open_before = (at or datetime.now(timezone.utc)) - timedelta(seconds=missing_after_s)
     return Report(period, previous, scope, threshold, major_points, groups, lines_below, top_items, trend, calls,
-                  _refused_rows(db, scope, period))
+                  _refused_rows(db, scope, period), _missing_rows(db, scope, period, open_before))
 
 
 def _like_segment(value: str) -> str:
@@ -238,6 +257,33 @@ def _refused_rows(db: Database, scope: Scope, period: Period) -> list[RefusedRow
         kind[1], kind[2] = min(kind[1], first), max(kind[2], last)
     return sorted((RefusedRow(kind, n, period.local(first), period.local(last), topic)
                    for kind, (n, first, last, topic) in kinds.items()), key=lambda r: (-r.count, r.reason))
+
+
+def _missing_rows(db: Database, scope: Scope, period: Period, open_before: datetime) -> list[MissingRow]:
+    """Holes in each box's count whose next number arrived in the period, before `open_before`
+    (a box sends an unreceipted message again within minutes, so an older hole is a loss).
+    Only holes between two numbers that arrived count: what came before the store's first
+    message, or after a box's last, cannot be told from never sent."""
+    where, params = [], []
+    for column, value in (("site", scope.site), ("grp", scope.group)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    start, end = period.utc_range()
+    rows = db.rows(
+        "SELECT site, grp, box, before_n, n, received_utc FROM (SELECT site, grp, box, n, received_utc,"
+        " LAG(n) OVER (PARTITION BY site, grp, box, epoch ORDER BY n) AS before_n FROM sequence"
+        + (f" WHERE {' AND '.join(where)}" if where else "") + ") AS counted"
+        " WHERE n - before_n > 1 AND received_utc >= ? AND received_utc < ? AND received_utc < ?"
+        " ORDER BY site, grp, box, received_utc, n",
+        [*params, start, end, open_before.strftime("%Y-%m-%dT%H:%M:%S.%fZ")])
+    boxes: dict[tuple[str, str, str], list[tuple[int, int, str]]] = {}
+    for site, grp, box, before_n, n, received in rows:
+        boxes.setdefault((site, grp, box), []).append((int(before_n) + 1, int(n) - 1, received))
+    return [MissingRow(*key, sum(b - a + 1 for a, b, _ in holes),
+                       ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b, _ in holes),
+                       period.local(min(r for *_, r in holes)), period.local(max(r for *_, r in holes)))
+            for key, holes in boxes.items()]
 
 
 def _call_rows(db: Database, scope: Scope, period: Period) -> list[CallRow]:

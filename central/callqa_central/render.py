@@ -97,16 +97,22 @@ def print_table(report: Report, console: Console) -> None:
                           style=None if c.passed else "red")
         console.print(calls)
 
-    if report.refused:
-        refused = Table(title=REFUSED_TITLE)
-        for h in REFUSED_HEADER:
-            refused.add_column(h, justify="right" if h == "Messages" else "left", overflow="fold")
-        for row in refused_cells(report):
-            refused.add_row(*row, style="red")
-        console.print(refused)
-        console.print(REFUSED_NOTE)
-    else:
-        console.print(NONE_REFUSED)
+    _not_counted(console, REFUSED_TITLE, REFUSED_HEADER, refused_cells(report), REFUSED_NOTE, NONE_REFUSED)
+    _not_counted(console, MISSING_TITLE, MISSING_HEADER, missing_cells(report), MISSING_NOTE, NONE_MISSING)
+
+
+def _not_counted(console: Console, title: str, header: list[str], cells: list[list[str]], note: str, none: str) -> None:
+    """A table of messages the counts above leave out (refused, never arrived), in red, with its note."""
+    if not cells:
+        console.print(none)
+        return
+    table = Table(title=title)
+    for h in header:
+        table.add_column(h, justify="right" if h in ("Messages", "Missing") else "left", overflow="fold")
+    for row in cells:
+        table.add_row(*row, style="red")
+    console.print(table)
+    console.print(note)
 
 
 NONE_REFUSED = "No messages refused by the store."
@@ -114,6 +120,19 @@ REFUSED_TITLE = "Messages the store refused (quarantine), by reason"
 REFUSED_HEADER = ["Messages", "Reason", "First", "Last", "e.g. topic"]
 REFUSED_NOTE = ("Refused messages are kept but not counted: the scores and alerts they carried are missing above. "
                 "Each message's payload and full reason are in the store's quarantine table.")
+
+
+NONE_MISSING = "No message missing from any box's count."
+MISSING_TITLE = "Messages that never reached the store, by box"
+MISSING_HEADER = ["Box", "Missing", "Numbers", "First", "Last"]
+MISSING_NOTE = ("Every box numbers the scores and alerts it sends; these numbers never arrived although later "
+                "ones did, and were not sent again: their calls and alerts are missing above. First/Last: when "
+                "the message after a gap arrived. The box's own status says why (dropped at its outbox bound).")
+
+
+def missing_cells(report: Report) -> list[list[str]]:
+    return [[f"{r.site}/{r.group}/{r.box}", str(r.count), r.numbers, f"{r.first:%m-%d %H:%M}", f"{r.last:%m-%d %H:%M}"]
+            for r in report.missing]
 
 
 def refused_cells(report: Report) -> list[list[str]]:

@@ -12,7 +12,7 @@ from rich.console import Console
 from callqa_central.errors import ConfigError
 from callqa_central.db import open_database
 from callqa_central.periods import KINDS, parse_period, zone
-from callqa_central.queries import DEFAULT_MAJOR_POINTS, DEFAULT_THRESHOLD, Scope, build_report
+from callqa_central.queries import DEFAULT_MAJOR_POINTS, DEFAULT_MISSING_AFTER_S, DEFAULT_THRESHOLD, Scope, build_report
 from callqa_central.render import print_table, to_csv
 from callqa_central.service import DEFAULT_DB
 
@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"warning threshold on pass rate, %% (default {100 * DEFAULT_THRESHOLD:g})")
     p.add_argument("--major-points", type=float, default=DEFAULT_MAJOR_POINTS, metavar="N",
                    help=f"a non-fatal failed item costing at least N points is a B (major) problem (default {DEFAULT_MAJOR_POINTS:g})")
+    p.add_argument("--missing-after", type=float, default=DEFAULT_MISSING_AFTER_S / 60, metavar="MIN",
+                   help="a number missing from a box's count this long is reported as never received "
+                        f"(default {DEFAULT_MISSING_AFTER_S / 60:g}: boxes send again what has no receipt within minutes)")
     p.add_argument("--format", choices=("table", "csv", "html"), default="table")
     p.add_argument("--out", type=Path, help="write to this file instead of standard output")
 
@@ -48,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not db.applied_migrations():
             raise ConfigError(f"--db {args.db}: no store tables here (has `callqa-central store` run with this --db?)")
-        report = build_report(db, period, Scope(args.site, args.group), args.threshold / 100, args.major_points)
+        report = build_report(db, period, Scope(args.site, args.group), args.threshold / 100, args.major_points,
+                              args.missing_after * 60)
     finally:
         db.close()
     if args.format == "table":

@@ -17,7 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from callqa_contract.broker import parse_broker_url
-from callqa_contract.messages import BoxId, Envelope
+from callqa_contract.messages import BoxId, Envelope, Seq
 from callqa_contract.topics import Topics
 
 
@@ -98,15 +98,16 @@ def make_callscore(site: str, group: str, box: str, line: str, start: datetime, 
 
 
 def envelope(kind: str, body: dict[str, Any], site: str, group: str, box: str,
-             created: datetime | None = None) -> dict[str, Any]:
+             created: datetime | None = None, seq: tuple[str, int] | None = None) -> dict[str, Any]:
+    """An envelope as a box makes it; `seq` = (epoch, n), its place in the box's count."""
     return Envelope(kind, uuid.uuid4().hex, iso(created or datetime.now(timezone.utc)), BoxId(site, group, box),
-                    body).to_dict()
+                    body, Seq(*seq) if seq else None).to_dict()
 
 
-def score_message(score: dict[str, Any], prefix: str = "callqa/v1") -> tuple[str, bytes]:
+def score_message(score: dict[str, Any], prefix: str = "callqa/v1", seq: tuple[str, int] | None = None) -> tuple[str, bytes]:
     """(topic, payload) a box would publish for this CallScore."""
     b = score["box"]
-    env = envelope("score", score, b["site"], b["group"], b["id"])
+    env = envelope("score", score, b["site"], b["group"], b["id"], seq=seq)
     topic = Topics(prefix, b["site"], b["group"], b["id"]).score(score["line"])
     return topic, json.dumps(env).encode()
 
