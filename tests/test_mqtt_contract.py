@@ -66,6 +66,8 @@ def test_every_published_payload_kind_carries_no_audio_features_or_transcript(tm
     sink.on_score(synthetic_score(BOX, "l1", 1))
     cti.client.publish(TOPICS.ack, Envelope.new("light_ack", BoxId("hq", "g1", "light"),
                                                 {"alert_id": None, "by": "light-g1"}).to_json(), qos=1)
+    cti.client.publish(TOPICS.receipt, Envelope.new("receipt", BoxId("hq", "g1", "store-1"),
+                                                    {"msg_ids": ["0" * 32]}).to_json(), qos=1)
     # A score that smuggles words out must not leave the box.
     sink.client.send("score", "l2", {**synthetic_score(BOX, "l2", 2).to_dict(), "transcript": "你好我想问一下"})
     everything.wait_for(lambda: {d["kind"] for _, d, _ in everything.messages} >= set(BODY_SCHEMA_FILES), 10,
