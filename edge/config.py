@@ -109,6 +109,12 @@ class MqttConfig(_Section):
     reconnect_min_s: float = Field(1.0, gt=0)
     reconnect_max_s: float = Field(60.0, gt=0)
     status_interval_s: float = Field(60.0, gt=0)
+    # Keep each score and alert until central QA's store says it committed it (a receipt on
+    # P/receipt); the broker's PUBACK only frees the send window. Without a receipt within
+    # receipt_timeout_s it is sent again, same msg_id. false: delete at PUBACK, for a site
+    # without our store.
+    receipts: bool = True
+    receipt_timeout_s: float = Field(120.0, ge=1)
     light_red_s: float = Field(600.0, gt=0)  # a red desk light clears by itself after this long
     light_amber_s: float = Field(300.0, gt=0)
 

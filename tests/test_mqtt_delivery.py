@@ -136,9 +136,9 @@ def test_outbox_age_bound_drops_old_messages_and_counts_them(tmp_path):
 
     now = [1000.0]
     box = Outbox(tmp_path / "o.sqlite", max_messages=100, max_age_s=60, clock=lambda: now[0])
-    box.put("a" * 32, "t", "l1", b"{}")
+    box.put("a" * 32, "t", "l1", lambda n: b"{}")
     now[0] += 30
-    box.put("b" * 32, "t", "l1", b"{}")
+    box.put("b" * 32, "t", "l1", lambda n: b"{}")
     now[0] += 45  # the first is now 75 s old
     assert box.prune() == 1
     assert [m.msg_id for m in box.after(0, 10)] == ["b" * 32]

@@ -35,7 +35,7 @@ def queue_of(path, n: int, failures: list | None = None) -> DurableQueue:
     q = DurableQueue(path, BOUNDS, on_failure=lambda: failures.append(1))
     q.open()
     for i in range(n):
-        q.put(f"m{i}", "t", "l1", b"{}")
+        q.put(f"m{i}", "t", "l1", lambda seq: b"{}")
     return q
 
 

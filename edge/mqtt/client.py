@@ -12,6 +12,7 @@ outbox to paho, at most WINDOW at a time, so a long outage grows the file, not m
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import ssl
@@ -32,13 +33,15 @@ from edge.config import Config, ConfigError, MqttConfig
 from edge.events import CallBoundary
 from callqa_contract.messages import BoxId, Envelope, privacy_problems, validation_errors
 from edge.mqtt.durable import DurableQueue
-from edge.mqtt.inbound import InboundCommands, LightAck
+from edge.mqtt.inbound import InboundCommands, LightAck, Receipt
 from edge.mqtt.outbox import OutboxError, OutboxMessage
 from edge.mqtt.status import DeliveryHealth, StatusReport
 from edge.mqtt.window import PubAck, SendWindow
 from callqa_contract.topics import RETAINED_KINDS, Topics
 
 log = logging.getLogger(__name__)
+
+RESEND_CHECK_S = 5.0  # how often to look for messages whose receipt is overdue
 
 
 def read_secret(path: Path, what: str) -> str:
@@ -133,6 +136,8 @@ class BoxClient:
         self._inbound = InboundCommands(self.mcfg.prefix, lines,
                                         stream_clock or (lambda line: time.monotonic() - started))
         self._acks: queue.Queue[PubAck] = queue.Queue()  # from paho's network thread to the publisher
+        self._receipts: queue.Queue[Receipt] = queue.Queue()  # likewise
+        self._next_resend_check = 0.0
         self._refused = 0  # by the privacy check
         self._retained: dict[str, dict[str, Any]] = {}
         self._retained_lock = threading.Lock()
@@ -200,7 +205,8 @@ class BoxClient:
             # Sent anyway: a score central QA can see and question beats one that is lost.
             log.error("%s for line %s does not match its schema (sent anyway, consumers will flag it): %s",
                       kind, line, "; ".join(invalid))
-        self._queue.put(env.msg_id, self.topics.for_kind(kind, line), line, env.to_json())
+        self._queue.put(env.msg_id, self.topics.for_kind(kind, line), line,
+                        lambda seq: dataclasses.replace(env, seq=seq).to_json())
         self._wake.set()
         return env
 
@@ -225,7 +231,9 @@ class BoxClient:
         self.client.publish(self.topics.for_kind(kind), self._envelope(kind, body).to_json(), qos=1, retain=True)
 
     def _health(self) -> DeliveryHealth:
-        return DeliveryHealth(self._queue.dropped(), self._queue.undurable, self._refused, self._queue.error)
+        receipts = self._queue.receipts() if self.mcfg.receipts else None
+        return DeliveryHealth(self._queue.dropped(), self._queue.undurable, self._refused, self._queue.error,
+                              receipts, self.mcfg.receipt_timeout_s)
 
     def _publish_status(self) -> None:
         body = self._status.online(self._health(), self.pending())
@@ -240,6 +248,7 @@ class BoxClient:
             self._wake.clear()
             try:
                 self._settle_acks()
+                self._settle_receipts()
                 self._queue.prune_if_due()
                 if self._connected.is_set():
                     self._window.fill()
@@ -261,7 +270,30 @@ class BoxClient:
             m = self._window.settle(ack)
             if m is not None:
                 delivered.append(m.msg_id)
-        self._queue.remove(delivered)  # the broker has them
+        if self.mcfg.receipts:
+            self._queue.acked(delivered)  # the broker has them; central QA's receipt deletes them
+        else:
+            self._queue.remove(delivered)
+
+    def _settle_receipts(self) -> None:
+        """Delete what central QA committed; send again what it has not confirmed in time."""
+        if not self.mcfg.receipts:
+            return
+        ids: list[str] = []
+        while True:
+            try:
+                ids += self._receipts.get_nowait().msg_ids
+            except queue.Empty:
+                break
+        if ids:
+            self._queue.receipted(ids)
+        if time.monotonic() >= self._next_resend_check:
+            self._next_resend_check = time.monotonic() + RESEND_CHECK_S
+            first = self._queue.resent(self.mcfg.receipt_timeout_s)
+            if first is not None:
+                log.warning("no receipt from central QA within %.0f s for messages from #%d on: sending them again "
+                            "(same msg_id; is the store running?)", self.mcfg.receipt_timeout_s, first)
+                self._window.send_again_from(first)
 
     def _hand_to_paho(self, m: OutboxMessage) -> int:
         info = self.client.publish(m.topic, m.payload, qos=1)
@@ -280,7 +312,8 @@ class BoxClient:
             return
         log.info("connected to %s:%d (session %s)", self.address.host, self.address.port,
                  "resumed" if flags.session_present else "new")
-        client.subscribe([(self.topics.call_events, 1), (self.topics.ack, 1)])
+        inbound = [self.topics.call_events, self.topics.ack] + ([self.topics.receipt] if self.mcfg.receipts else [])
+        client.subscribe([(topic, 1) for topic in inbound])
         self._window.reconnected()
         self._connected.set()
         self._publish_status()
@@ -313,3 +346,6 @@ class BoxClient:
             self.on_call_boundary(command)
         elif isinstance(command, LightAck) and self.on_light_ack:
             self.on_light_ack(command)
+        elif isinstance(command, Receipt):
+            self._receipts.put(command)
+            self._wake.set()

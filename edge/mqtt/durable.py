@@ -2,8 +2,10 @@
 memory for while the outbox cannot be written (read-only or full disk), which is tried again
 every OUTBOX_RETRY_S.
 
-A message stays in the outbox until `remove()`; one kept in memory leaves the queue when the
-send window takes it and comes back with `return_to_memory()` if it must be sent again.
+A message stays in the outbox until `receipted()` (or `remove()`, receipts off); one kept in
+memory leaves the queue when the send window takes it and comes back with `return_to_memory()`
+if it must be sent again. A message kept in memory has no number in the box's count (no seq):
+central QA cannot tell that one is missing, which is why status counts them as `undurable`.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from callqa_contract.messages import Seq
 from edge.config import OutboxConfig
-from edge.mqtt.outbox import Outbox, OutboxError, OutboxMessage
+from edge.mqtt.outbox import Outbox, OutboxError, OutboxMessage, Receipts
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +85,15 @@ class DurableQueue:
         self._error = str(err)
         self._on_failure()
 
-    def put(self, msg_id: str, topic: str, line: str | None, payload: bytes) -> None:
-        """Queue a message: on disk (fsynced) when the outbox works, else in memory."""
+    def put(self, msg_id: str, topic: str, line: str | None, payload: Callable[[Seq | None], bytes]) -> None:
+        """Queue a message: on disk (fsynced) when the outbox works, else in memory. `payload`
+        makes its bytes for its place in the box's count (None in memory)."""
         if self._outbox is None and time.monotonic() >= self._retry_at:
             self.open()
         if self._outbox is not None:
+            outbox = self._outbox
             try:
-                self._outbox.put(msg_id, topic, line, payload)
+                outbox.put(msg_id, topic, line, lambda n: payload(Seq(outbox.epoch, n)))
                 return
             except OutboxError as e:
                 self.failed(e)
@@ -99,7 +104,7 @@ class DurableQueue:
             self._dropped_in_memory += 1
             log.warning("in-memory queue full (%d messages, outbox unusable): dropped the oldest",
                         self._bounds.max_messages)
-        self._memory.append(OutboxMessage(IN_MEMORY_SEQ, msg_id, topic, line, payload, self._clock()))
+        self._memory.append(OutboxMessage(IN_MEMORY_SEQ, msg_id, topic, line, payload(None), self._clock()))
 
     def prune_if_due(self) -> None:
         """Apply the outbox's age bound, at most every PRUNE_EVERY_S."""
@@ -126,6 +131,21 @@ class DurableQueue:
         """Forget delivered messages (a no-op for those kept in memory: they are gone already)."""
         if self._outbox is not None:
             self._outbox.remove(msg_ids)
+
+    def acked(self, msg_ids: Iterable[str]) -> None:
+        """The broker has these; they wait in the outbox for central QA's receipt."""
+        if self._outbox is not None:
+            self._outbox.acked(msg_ids)
+
+    def receipted(self, msg_ids: Iterable[str]) -> int:
+        return self._outbox.receipted(msg_ids) if self._outbox is not None else 0
+
+    def resent(self, older_than_s: float) -> int | None:
+        """Unreceipted messages older than `older_than_s` are to be sent again: the lowest seq."""
+        return self._outbox.resent(older_than_s) if self._outbox is not None else None
+
+    def receipts(self) -> Receipts:
+        return self._outbox.receipts() if self._outbox is not None else Receipts(0, 0, None)
 
     def depth(self) -> int:
         """Messages in the queue: every one in the outbox, and those in memory not in the send window."""

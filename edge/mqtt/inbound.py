@@ -1,6 +1,7 @@
 """Commands to the box, read from their topics: CTI call events become a CallBoundary for the
-line's segmenter, desk-light acknowledges a LightAck. Invalid ones and ones for a line the box
-does not have are logged and dropped; QoS 1 redeliveries are dropped silently."""
+line's segmenter, desk-light acknowledges a LightAck, central QA's receipts a Receipt. Invalid
+ones and ones for a line the box does not have are logged and dropped; QoS 1 redeliveries are
+dropped silently."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ class LightAck:
     by: str
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """Central QA committed these scores and alerts of this box."""
+
+    msg_ids: tuple[str, ...]
+    store: str  # the store process that says so
+
+
 class InboundCommands:
     """Used on paho's network thread only."""
 
@@ -34,10 +43,10 @@ class InboundCommands:
         self._stream_clock = stream_clock
         self._seen: OrderedDict[str, None] = OrderedDict()
 
-    def read(self, topic: str, payload: bytes) -> CallBoundary | LightAck | None:
+    def read(self, topic: str, payload: bytes) -> CallBoundary | LightAck | Receipt | None:
         """The command in one inbound message, or None when there is none to act on."""
         info = parse(self._prefix, topic)
-        if info is None or info.kind not in ("call_event", "light_ack"):
+        if info is None or info.kind not in ("call_event", "light_ack", "receipt"):
             log.warning("ignoring a message on unexpected topic %s", topic)
             return None
         try:
@@ -55,6 +64,8 @@ class InboundCommands:
             self._seen.popitem(last=False)
         if info.kind == "light_ack":
             return LightAck(env.body["alert_id"], env.body["by"])
+        if info.kind == "receipt":
+            return Receipt(tuple(env.body["msg_ids"]), env.box.id)
         if info.line not in self._lines:
             log.warning("CTI %s for line %r, which this box does not have (lines: %s)",
                         env.body["event"], info.line, ", ".join(self._lines) or "none")

@@ -10,6 +10,7 @@ from typing import Any
 
 from edge import __version__
 from edge.config import OutboxConfig
+from edge.mqtt.outbox import Receipts
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class DeliveryHealth:
     undurable: int  # queued without a disk copy, since start
     refused: int  # stopped by the privacy check, since start
     outbox_error: str | None  # why the outbox cannot be written, while it cannot
+    receipts: Receipts | None = None  # None: receipts off (mqtt.receipts = false)
+    receipt_timeout_s: float = 0.0
 
 
 class StatusReport:
@@ -42,6 +45,11 @@ class StatusReport:
                           f"({self._bounds.max_messages} messages, {self._bounds.max_age_h:g} h)")
         if health.refused:
             alerts.append(f"{health.refused} messages refused by the privacy check")
+        r = health.receipts
+        if r and r.oldest_s is not None and r.oldest_s > 2 * health.receipt_timeout_s:
+            alerts.append(f"{r.unreceipted} scores/alerts wait for central QA's receipt, the oldest for "
+                          f"{r.oldest_s / 60:.0f} min: is the central store running and subscribed? "
+                          "(a site without it sets mqtt.receipts = false)")
         return alerts
 
     def offline(self) -> dict[str, Any]:
@@ -52,7 +60,13 @@ class StatusReport:
         return {"state": "online", "version": __version__, "lines": self.lines, "model": self.model,
                 "uptime_s": round(time.monotonic() - self._started, 1), "outbox_depth": outbox_depth,
                 "dropped": health.dropped, "undurable": health.undurable, "refused": health.refused,
-                "alerts": self.alerts(health)}
+                **self._receipts(health.receipts), "alerts": self.alerts(health)}
+
+    @staticmethod
+    def _receipts(r: Receipts | None) -> dict[str, Any]:
+        if r is None:
+            return {}
+        return {"receipted": r.receipted, "unreceipted": r.unreceipted, "oldest_unreceipted_s": r.oldest_s}
 
     def due(self, health: DeliveryHealth) -> bool:
         """Whether to publish now: `dropped` or `alerts` changed since last asked, or the interval is up."""

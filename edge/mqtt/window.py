@@ -99,6 +99,11 @@ class SendWindow:
         self._retry_at = self._clock() + REFUSED_RETRY_S
         return None
 
+    def send_again_from(self, seq: int) -> None:
+        """Outbox messages from `seq` on that are queued to send go out again, in order (those
+        that waited too long for central QA's receipt)."""
+        self._cursor = min(self._cursor, seq - 1)
+
     def in_flight_from_memory(self) -> int:
         """Messages in the window that have no disk copy (called from any thread)."""
         return sum(1 for m in list(self._inflight.values()) if not is_stored(m))
