@@ -108,6 +108,9 @@ def render(args: argparse.Namespace) -> tuple[str, Config]:
         value = getattr(args, key)
         if value is not None:
             out.append(f"{key} = {_toml_str(value)}")
+    out += ["# Keep every score until central QA's store receipts it (nothing lost end to end). A site",
+            "# whose broker feeds no callqa-central store sets this to false: scores then go at PUBACK.",
+            "receipts = true"]
     text = "\n".join(out) + "\n"
     cfg = parse_config(tomllib.loads(text), str(args.out))
     return text, cfg
