@@ -16,11 +16,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.config import ConfigError
+from edge.config import Config, ConfigError, KeywordsConfig
+from edge.keywords.model import ModelInfo
 
 SCHEMA = "callqa.keyword-trust/1"
 TRUST_RECALL = 0.9
 TRUST_MIN_OCCURRENCES = 30
+DEFAULT_NAME = "keyword-trust.json"  # in <box.state_dir>, unless [keywords] trust says otherwise
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,24 @@ class KeywordTrust:
         """Whether a missing phrase of `category` is evidence, for a box running `running_model`."""
         cat = self.categories.get(category)
         return cat is not None and self.model == running_model and cat.trusted
+
+    def why(self, category: str, running_model: str) -> str:
+        """In words, why `category` is trusted or not: what a not-measured item's evidence and
+        `callqa doctor` say (e.g. "category greeting: recall 0.72 over 41 teacher occurrences,
+        below 0.9")."""
+        if self.model != running_model:
+            return (f"no trust measurement for this model (the file measured {short_model(self.model)}, "
+                    f"this box runs {short_model(running_model)})")
+        cat = self.categories.get(category)
+        if cat is None:
+            return f"category {category}: not in the trust measurement"
+        measured = (f"recall {cat.recall:.3g} over {cat.teacher_occurrences} teacher occurrences"
+                    if cat.recall is not None else "no teacher occurrences")
+        if cat.teacher_occurrences < TRUST_MIN_OCCURRENCES:
+            return f"category {category}: {measured}, fewer than {TRUST_MIN_OCCURRENCES}"
+        if not cat.trusted:
+            return f"category {category}: {measured}, below {TRUST_RECALL}"
+        return f"category {category}: {measured}, trusted"
 
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, **asdict(self)}
@@ -85,6 +105,22 @@ def model_identity(path: Path) -> str:
     """How a trust file names the spotter model it measured: `kws.int8.onnx sha256:…`."""
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return f"{Path(path).name} sha256:{digest}"
+
+
+def short_model(identity: str) -> str:
+    """`kws.int8.onnx sha256:0123456789ab…`: enough of the digest for a person to compare."""
+    name, _, digest = identity.partition(" sha256:")
+    return f"{name} sha256:{digest[:12]}…" if digest else identity
+
+
+def running_model(kcfg: KeywordsConfig) -> str:
+    """model_identity() of the spotter model this config runs (runtime and precision included)."""
+    return model_identity(ModelInfo.load(kcfg.model).file(kcfg.runtime, kcfg.precision))
+
+
+def trust_path(cfg: Config) -> Path:
+    """Where the box reads its trust file: `[keywords] trust`, else <box.state_dir>/keyword-trust.json."""
+    return cfg.keywords.trust or cfg.box.state_dir / DEFAULT_NAME
 
 
 def utc_now() -> str:
