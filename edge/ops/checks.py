@@ -22,7 +22,7 @@ from edge.line import LineSources, keyword_stage
 from edge.ops.clock import clock_synchronised
 from edge.ops.levels import LevelMeter
 from edge.ops.tap import TapError, channel_roles, list_input_devices
-from edge.scoring.misses import MissedPhrases
+from edge.scoring.misses import MissedPhrases, remedy
 from edge.scoring.rubric import Rubric, load_rubric
 from edge.sources import SourceError
 from edge.sources.capture import LineTap, SoundDevice, check_taps
@@ -92,9 +92,7 @@ def keyword_trust(cfg: Config, rubric: Rubric) -> list[CheckResult]:
     missed = MissedPhrases.read(cfg, rubric)
     if missed.trust_file is None:
         return []
-    fix = ("" if missed.trust_file == "in force" else
-           f"on a few of this site's own calls: `callqa eval-kws --teacher DIR --trust-out {trust_path(cfg)}`, "
-           "then `systemctl reload callqa`")
+    fix = "" if missed.trust_file == "in force" else remedy(trust_path(cfg))
     return [CheckResult("keyword trust", TRUST_STATUS[missed.trust_file], missed.account(), fix)]
 
 

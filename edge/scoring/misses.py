@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from edge.config import Config, ConfigError
@@ -27,10 +28,15 @@ NOT_COUNTED = ("a phrase not heard is not counted against the agent: the keyword
                "known to hear this site's voices (config keywords.count_missing_phrases)")
 AUTO = "a phrase not heard is not counted against the agent (keywords.count_missing_phrases = auto)"
 # What became of the trust file under "auto"; `callqa doctor` fails an unusable one and warns
-# of the other two, the log says it at the matching level.
+# of the other two, the log says them at the matching level.
 TrustFile = Literal["in force", "absent", "other model", "unusable"]
-LOG_LEVEL = {"in force": logging.INFO, "absent": logging.WARNING, "other model": logging.WARNING,
-             "unusable": logging.ERROR}
+LOG_LEVEL = {"absent": logging.WARNING, "other model": logging.WARNING, "unusable": logging.ERROR}
+
+
+def remedy(path: Path) -> str:
+    """What to do about a trust file that is absent, unusable or for another model."""
+    return (f"measure one on a few of this site's own calls: `callqa eval-kws --teacher DIR --trust-out {path}`, "
+            "then `systemctl reload callqa`")
 
 
 def miss_categories(rubric: Rubric) -> tuple[str, ...]:
@@ -82,9 +88,7 @@ class MissedPhrases:
                        trust_file="unusable", summary=f"{e}: no category is trusted")
         if trust is None:
             return cls("auto", why_not=dict.fromkeys(categories, f"no keyword trust file at {path}"),
-                       trust_file="absent",
-                       summary=f"no keyword trust file at {path}: no category is trusted until "
-                               f"`callqa eval-kws --teacher ... --trust-out {path}` measures one")
+                       trust_file="absent", summary=f"no keyword trust file at {path}: no category is trusted")
         model = running_model(cfg.keywords)
         trusted = tuple(c for c in categories if trust.trusted(c, model))
         why_not = {c: trust.why(c, model) for c in categories if c not in trusted}
@@ -100,8 +104,10 @@ class MissedPhrases:
     def from_config(cls, cfg: Config, rubric: Rubric) -> "MissedPhrases":
         """`read`, and under "auto" what the trust file means said in the log."""
         missed = cls.read(cfg, rubric)
-        if missed.trust_file is not None:
-            log.log(LOG_LEVEL[missed.trust_file], "keyword trust: %s", missed.account())
+        if missed.trust_file == "in force":
+            log.info("keyword trust: %s", missed.account())
+        elif missed.trust_file is not None:
+            log.log(LOG_LEVEL[missed.trust_file], "keyword trust: %s; %s", missed.account(), remedy(trust_path(cfg)))
         return missed
 
 
