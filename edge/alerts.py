@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from edge.events import Alert, KeywordHit, ProsodyEvent, Side
+from edge.scoring.misses import MissedPhrases
 from edge.scoring.rubric import Item, Rubric
 
 
@@ -31,18 +32,19 @@ class AlertRules:
     dead_air: Item | None
 
     @classmethod
-    def of(cls, rubric: Rubric, spotting: bool, count_missing_phrases: bool) -> "AlertRules":
+    def of(cls, rubric: Rubric, spotting: bool, missed: MissedPhrases) -> "AlertRules":
         """`spotting`: a keyword spotter listens on the line. Without one, or where its misses
-        are not trusted (config keywords.count_missing_phrases), "no apology" would only mean
-        "none heard": the apology rule is off."""
+        of an apology are not trusted (config keywords.count_missing_phrases), "no apology"
+        would only mean "none heard": the apology rule is off."""
         def alerting(item: Item | None) -> Item | None:
             return item if item is not None and item.alert else None
 
         dead_air = alerting(rubric.item("dead_air"))
+        apology = alerting(rubric.item("apology"))
         return cls(
             raised_voice=alerting(rubric.item("raised_voice")),
             phrases=tuple(i for i in rubric.items if i.signal == "keyword_absent" and i.alert),
-            apology=alerting(rubric.item("apology")) if spotting and count_missing_phrases else None,
+            apology=apology if apology is not None and spotting and missed.count_in(apology.category) else None,
             dead_air=dead_air if dead_air is not None and dead_air.alert_after_s is not None else None,
         )
 

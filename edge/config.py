@@ -88,9 +88,18 @@ class KeywordsConfig(_Section):
     # Whether a phrase the spotter did not hear counts against the agent (a missing greeting,
     # closing, thanks, 您 or apology fails its item; an unanswered outburst alerts). Off by
     # default: the shipped model misses most phrases of real voices (models/README.md), so a
-    # miss is no evidence. Turn on once `callqa eval-kws` on the site's own recordings says the
-    # model hears its agents.
-    count_missing_phrases: bool = False
+    # miss is no evidence. true: in every category. "auto": only in the categories the keyword
+    # trust file (`trust`, edge/keywords/trust.py) says the box hears, measured against the
+    # teacher on the site's own calls for the model the box runs.
+    count_missing_phrases: bool | Literal["auto"] = False
+    trust: Path | None = None  # the keyword trust file; None: <box.state_dir>/keyword-trust.json
+
+    @field_validator("count_missing_phrases", mode="before")
+    @classmethod
+    def _true_false_or_auto(cls, v: object) -> object:
+        if v is not True and v is not False and v != "auto":
+            raise ValueError('must be true, false or "auto"')
+        return v
 
 
 class MqttConfig(_Section):

@@ -31,6 +31,7 @@ from edge.prosody import ProsodyStream, RaisedVoiceTracker
 from edge.prosody.raised import RAISED_MIN_S
 from edge.scoring.callscore import CallIdentity, CallScore, build_callscore, make_call_id
 from edge.scoring.items import CallFacts, Hit
+from edge.scoring.misses import MissedPhrases
 from edge.scoring.rubric import Rubric
 from edge.sources import SourceEnd, SourceFlag, SourceItem
 from edge.vad import SideVad
@@ -77,11 +78,14 @@ class ScoredCall:
 
 
 class LinePipeline:
-    """`rate`: the working rate every stage is built for; a Frame at another rate is refused."""
+    """`rate`: the working rate every stage is built for; a Frame at another rate is refused.
+    `missed_phrases`: where a phrase not heard counts, decided once for the box (the service
+    reads the trust file at start and on reload); None: decided here, from `cfg`."""
 
     def __init__(self, line: str, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink],
                  epoch: datetime | None = None, keywords: KeywordStage | None = None,
-                 call_numbers: Iterator[int] | None = None, *, rate: int):
+                 call_numbers: Iterator[int] | None = None, *, rate: int,
+                 missed_phrases: MissedPhrases | None = None):
         self.line, self.cfg = line, cfg
         self.sinks = list(sinks)
         self.rate = rate
@@ -103,20 +107,21 @@ class LinePipeline:
         # the last part of call ids; shared between pipelines that score into one stream
         self._call_numbers = call_numbers or itertools.count(1)
         self._hits: list[KeywordHit] = []  # the line's keyword hits not yet given to a call
-        self._use_rubric(rubric, keywords)
-        self._next_rubric: tuple[Rubric, KeywordStage | None] | None = None
+        self._use_rubric(rubric, keywords, missed_phrases or MissedPhrases.from_config(cfg, rubric))
+        self._next_rubric: tuple[Rubric, KeywordStage | None, MissedPhrases] | None = None
 
-    def replace_rubric(self, rubric: Rubric, keywords: KeywordStage | None) -> None:
-        """A reloaded rubric (and its spotter), taken up between calls: the call in progress,
-        and speech that may open the next one, stay with the rubric they started under.
-        Safe to call from another thread (one reference is swapped)."""
-        self._next_rubric = (rubric, keywords)
+    def replace_rubric(self, rubric: Rubric, keywords: KeywordStage | None,
+                       missed_phrases: MissedPhrases | None = None) -> None:
+        """A reloaded rubric (its spotter, and where misses count), taken up between calls: the
+        call in progress, and speech that may open the next one, stay with the rubric they
+        started under. Safe to call from another thread (one reference is swapped)."""
+        self._next_rubric = (rubric, keywords, missed_phrases or MissedPhrases.from_config(self.cfg, rubric))
 
-    def _use_rubric(self, rubric: Rubric, keywords: KeywordStage | None) -> None:
-        self.rubric, self.keywords = rubric, keywords
+    def _use_rubric(self, rubric: Rubric, keywords: KeywordStage | None, missed_phrases: MissedPhrases) -> None:
+        self.rubric, self.keywords, self.missed_phrases = rubric, keywords, missed_phrases
         dead_air = rubric.item("dead_air")
         self.dead_air_min_s = dead_air.min_s if dead_air else DEFAULT_DEAD_AIR_S
-        self.alert_rules = AlertRules.of(rubric, keywords is not None, self.cfg.keywords.count_missing_phrases)
+        self.alert_rules = AlertRules.of(rubric, keywords is not None, missed_phrases)
 
     # ------------------------------------------------------------------ input
 
@@ -276,7 +281,7 @@ class LinePipeline:
                 round(float(h.confidence), 3))
             for h in self._hits if ev.start <= h.start < ev.end)
         facts = CallFacts(duration, metrics, pro_dicts["agent"], pro_dicts.get("customer"), hits, two_sided,
-                          self.cfg.keywords.count_missing_phrases)
+                          self.missed_phrases)
         ident = CallIdentity(self.cfg.box, self.line, call.call_id, ev.call_ref or call.call_ref,
                              call.start_wall, ev.reason)
         score = build_callscore(ident, self.rubric, facts, sorted(flags), call.alerts.raised)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterator, Sequence
 
@@ -21,6 +22,7 @@ from edge.line import DeviceLines, LineSources, keyword_stage, line_pipeline
 from edge.config import Config, LineConfig
 from edge.events import CallBoundary, ScoreSink
 from edge.pipeline import Health, KeywordStage, LinePipeline, run_source
+from edge.scoring.misses import MissedPhrases
 from edge.scoring.rubric import Rubric, load_rubric
 from edge.sources import SourceEnd, SourceError, SourceItem
 from edge.sources.capture import InputDevice, SoundDevice
@@ -30,10 +32,20 @@ log = logging.getLogger(__name__)
 _END = object()  # a capture reader's sentinel: the device's stream ended
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A reload, built before anything changes: the rubric, each line's spotter, where misses count."""
+
+    rubric: Rubric
+    stages: dict[str, KeywordStage | None]
+    missed_phrases: MissedPhrases
+
+
 class Service:
     def __init__(self, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink], health: Health | None = None,
                  open_device: Callable[[str | int | None], InputDevice] = SoundDevice, retry_s: float = 5.0):
         self.cfg, self.rubric, self.sinks, self.health = cfg, rubric, list(sinks), health
+        self.missed_phrases = MissedPhrases.from_config(cfg, rubric)  # the trust file, read once for all lines
         self._sources = LineSources.of(cfg)
         self._open_device = open_device
         self._retry_s = retry_s
@@ -55,20 +67,20 @@ class Service:
             raise KeyError(f"no line named {boundary.line!r} is configured")
         self._cti[boundary.line].put(boundary)
 
-    def prepare_rubric(self) -> tuple[Rubric, dict[str, KeywordStage | None]]:
+    def prepare_rubric(self) -> Prepared:
         """Re-read the rubric file and build each line's spotter for its phrase lists; raises
-        ConfigError (naming file and key, or the phrase) before anything changes."""
+        ConfigError (naming file and key, or the phrase) before anything changes. The keyword
+        trust file is re-read too: an unusable one trusts nothing (logged) and refuses nothing."""
         rubric = load_rubric(self.cfg.rubric.path)
-        return rubric, {line.name: keyword_stage(self.cfg, rubric, line.name, self._sources.rate)
-                        for line in self.cfg.lines}
+        stages = {line.name: keyword_stage(self.cfg, rubric, line.name, self._sources.rate) for line in self.cfg.lines}
+        return Prepared(rubric, stages, MissedPhrases.from_config(self.cfg, rubric))
 
-    def replace_rubric(self, prepared: tuple[Rubric, dict[str, KeywordStage | None]]) -> None:
+    def replace_rubric(self, prepared: Prepared) -> None:
         """SIGHUP's reloaded rubric: each line takes it up between calls (LinePipeline.replace_rubric);
         a line whose pipeline starts later (device back) starts with it."""
-        rubric, stages = prepared
-        self.rubric = rubric
+        self.rubric, self.missed_phrases = prepared.rubric, prepared.missed_phrases
         for line, pipeline in list(self._pipelines.items()):
-            pipeline.replace_rubric(rubric, stages[line])
+            pipeline.replace_rubric(prepared.rubric, prepared.stages[line], prepared.missed_phrases)
 
     def stream_time(self, line: str) -> float:
         """The line's stream clock now (0.0 before its audio starts)."""
@@ -101,7 +113,8 @@ class Service:
     # ------------------------------------------------------------------ lines
 
     def _pipeline(self, line: str) -> LinePipeline:
-        return line_pipeline(line, self.cfg, self.rubric, self.sinks, datetime.now(timezone.utc))
+        return line_pipeline(line, self.cfg, self.rubric, self.sinks, datetime.now(timezone.utc),
+                             missed_phrases=self.missed_phrases)
 
     def _until_stopped(self, source: Iterator[SourceItem]) -> Iterator[SourceItem]:
         for item in source:

@@ -2,7 +2,9 @@
 pipeline tests (test_pipeline, test_keywords_pipeline) check them on generated calls."""
 
 from edge.alerts import AlertRules, CallAlerts
+from edge.config import Config
 from edge.events import KeywordHit, ProsodyEvent, Side
+from edge.scoring.misses import MissedPhrases
 from edge.scoring.rubric import load_rubric
 
 RUBRIC = load_rubric()
@@ -10,7 +12,8 @@ START = 100.0  # the call's start, stream time
 
 
 def call(spotting=True, count_missing=True) -> CallAlerts:
-    return CallAlerts(AlertRules.of(RUBRIC, spotting, count_missing), "desk1", "call-1", START)
+    missed = MissedPhrases.read(Config(keywords={"count_missing_phrases": count_missing}), RUBRIC)
+    return CallAlerts(AlertRules.of(RUBRIC, spotting, missed), "desk1", "call-1", START)
 
 
 def hit(phrase, category, start, side=Side.AGENT) -> KeywordHit:

@@ -54,8 +54,7 @@ def test_service_prepares_a_reload_or_refuses_a_broken_rubric_naming_the_key(tmp
                         "keywords": {"enabled": False},
                         "lines": [{"name": "seat1", "source": "wav", "path": str(tmp_path / "x.wav")}]})
     service = Service(cfg, load_rubric(rubric_file), [])
-    rubric, stages = service.prepare_rubric()
-    assert stages == {"seat1": None}
+    assert service.prepare_rubric().stages == {"seat1": None}
     rubric_file.write_text(packaged.read_text().replace("pass_mark = ", "pass_mark = 1", 1))
     with pytest.raises(ConfigError, match="pass_mark"):
         service.prepare_rubric()
@@ -68,7 +67,7 @@ def test_a_reload_builds_each_line_a_spotter_and_refuses_a_phrase_the_model_cann
     cfg = parse_config({"audio": {"sample_rate": RATE}, "rubric": {"path": str(rubric_file)},
                         "lines": [{"name": n, "source": "wav", "path": str(tmp_path / "x.wav")} for n in ("seat1", "seat2")]})
     service = Service(cfg, load_rubric(rubric_file), [])
-    _, stages = service.prepare_rubric()
+    stages = service.prepare_rubric().stages
     assert sorted(stages) == ["seat1", "seat2"] and stages["seat1"] is not stages["seat2"]
     assert all(hasattr(stage, "process") for stage in stages.values())
     rubric_file.write_text(packaged.replace('phrases = ["谢谢", "感谢"]', 'phrases = ["谢谢", "OK啦"]'))

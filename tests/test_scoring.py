@@ -2,10 +2,11 @@
 
 from datetime import datetime, timezone
 
-from edge.config import BoxConfig
+from edge.config import BoxConfig, Config
 from edge.metrics import conversation_metrics
 from edge.scoring.callscore import CallIdentity, build_callscore
 from edge.scoring.items import CallFacts, Hit
+from edge.scoring.misses import MissedPhrases
 from edge.scoring.rubric import load_rubric
 from tests.test_pipeline import VALIDATOR
 
@@ -20,7 +21,8 @@ CUSTOMER = [(4.5, 8.5), (15.5, 20.5), (28.6, 33.5), (40.5, 45.5), (52.5, 55.5)]
 def facts(hits=None, customer=CUSTOMER, prosody=PROSODY, customer_prosody=PROSODY, count_missing=True):
     m = conversation_metrics(AGENT, customer, 60.0, 5.0)
     return CallFacts(60.0, m, prosody, customer_prosody if customer is not None else None,
-                     None if hits is None else tuple(hits), customer is not None, count_missing)
+                     None if hits is None else tuple(hits), customer is not None,
+                     MissedPhrases.read(Config(keywords={"count_missing_phrases": count_missing}), RUBRIC))
 
 
 def scored(f, rubric=RUBRIC):

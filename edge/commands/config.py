@@ -10,6 +10,7 @@ import tomllib
 from pathlib import Path
 
 from edge.config import Config, ConfigError, load_config, parse_config
+from edge.keywords.trust import DEFAULT_NAME, TRUST_MIN_OCCURRENCES, TRUST_RECALL
 from edge.ops.checks import check_rubric
 
 DEFAULT_CONFIG = Path("/etc/callqa/edge.toml")
@@ -96,11 +97,19 @@ def render(args: argparse.Namespace) -> tuple[str, Config]:
             out.append(f"device = {dev}" if isinstance(dev, int) else f"device = {_toml_str(dev)}")
         out += ["# 0-based input channels of the device", "[lines.channels]",
                 f"agent = {line['channels']['agent']}", f"customer = {line['channels']['customer']}"]
+    trust_file = Path(args.state_dir) / DEFAULT_NAME
     out += ["", "[keywords]",
-            "# true: a phrase the keyword model did not hear (greeting, closing, thanks, 您, an apology)",
-            "# fails its rubric item. Leave false until `callqa eval-kws` on this site's own transcribed",
-            "# recordings shows the model hears its agents (see the keyword model card).",
-            "count_missing_phrases = false"]
+            "# A phrase the keyword model did not hear (greeting, closing, thanks, 您, an apology):",
+            "#   false   never counts against the agent: the shipped model misses most real voices",
+            "#           (see the keyword model card), so a miss is no evidence",
+            "#   true    fails its rubric item, in every category",
+            "#   \"auto\"  fails it only in the categories where the keyword trust file says the model hears",
+            f"#           this site: recall >= {TRUST_RECALL} against the teacher over >= {TRUST_MIN_OCCURRENCES} of its occurrences,",
+            "#           measured for the model this box runs. \"auto\" needs the teacher (install.sh --teacher)",
+            "#           and that file, measured on a few of this site's own calls:",
+            f"#           callqa eval-kws --teacher CALLS_DIR --trust-out {trust_file}",
+            "count_missing_phrases = false",
+            f"# trust = {_toml_str(trust_file)}   # the keyword trust file (this is the default)"]
     out += ["", "[mqtt]", f"enabled = {'true' if args.broker else 'false'}"]
     if args.broker:
         out.append(f"url = {_toml_str(args.broker)}")

@@ -39,6 +39,7 @@ def run(args) -> int:
     from edge.line import LineSources, line_pipeline, load_setup
     from edge.config import ChannelMap
     from edge.pipeline import run_source
+    from edge.scoring.misses import MissedPhrases
     from edge.sinks import JsonLinesSink
     from edge.sources import SourceError
 
@@ -57,6 +58,7 @@ def run(args) -> int:
         draw = lambda call: write_timeline(call, args.timeline)  # noqa: E731
     failed = 0
     call_numbers = itertools.count(1)  # call ids stay unique across the files of one run
+    missed_phrases = MissedPhrases.from_config(cfg, rubric)  # the trust file, read once for all files
     progress = _progress(len(args.files))
     task = progress.add_task("scoring", total=len(args.files)) if progress else None
     if progress:
@@ -72,7 +74,8 @@ def run(args) -> int:
                 failed += 1
                 continue
             mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
-            pipeline = line_pipeline(line, cfg, rubric, [sink], mtime - timedelta(seconds=duration), call_numbers)
+            pipeline = line_pipeline(line, cfg, rubric, [sink], mtime - timedelta(seconds=duration), call_numbers,
+                                     missed_phrases)
 
             def on_call(call, path=path) -> None:
                 if draw is not None:

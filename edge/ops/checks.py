@@ -17,10 +17,13 @@ from typing import Callable, Literal
 import numpy as np
 
 from edge.config import Config, ConfigError
+from edge.keywords.trust import trust_path
 from edge.line import LineSources, keyword_stage
 from edge.ops.clock import clock_synchronised
 from edge.ops.levels import LevelMeter
 from edge.ops.tap import TapError, channel_roles, list_input_devices
+from edge.scoring.misses import MissedPhrases, remedy
+from edge.scoring.rubric import Rubric, load_rubric
 from edge.sources import SourceError
 from edge.sources.capture import LineTap, SoundDevice, check_taps
 
@@ -37,8 +40,6 @@ class CheckResult:
 
 def check_rubric(cfg: Config) -> str | None:
     """None when the rubric is usable, else the problem naming file and key."""
-    from edge.scoring.rubric import load_rubric
-
     try:
         load_rubric(cfg.rubric.path)
     except ConfigError as e:
@@ -59,12 +60,12 @@ def keywords(cfg: Config) -> list[CheckResult]:
     if not cfg.keywords.enabled:
         return [CheckResult("keywords", "skip", "keywords.enabled = false: keyword items are not measured")]
     from edge.events import Side
-    from edge.scoring.rubric import load_rubric
 
     fix = "reinstall with scripts/install.sh (it puts the model in the venv's share/callqa/models), or correct keywords.model"
     rate = LineSources.of(cfg).rate
     started = time.perf_counter()
-    stage = keyword_stage(cfg, load_rubric(cfg.rubric.path), cfg.lines[0].name if cfg.lines else "doctor", rate)
+    rubric = load_rubric(cfg.rubric.path)
+    stage = keyword_stage(cfg, rubric, cfg.lines[0].name if cfg.lines else "doctor", rate)
     if stage is None:
         return [CheckResult("keywords", "fail", "keyword spotting is not installed in this build", fix)]
     loaded = time.perf_counter()
@@ -75,10 +76,24 @@ def keywords(cfg: Config) -> list[CheckResult]:
     from edge.keywords.model import DEFAULT_MANIFEST
 
     where = cfg.keywords.model or DEFAULT_MANIFEST
-    return [CheckResult("keywords", "pass", f"{where} ({cfg.keywords.runtime}): loaded in {loaded - started:.1f} s, "
-                        f"1 s of audio in {1000 * (ran - loaded):.0f} ms; a phrase not heard "
-                        + ("counts against the agent" if cfg.keywords.count_missing_phrases
-                           else "is not counted (keywords.count_missing_phrases = false)"))]
+    counted = {True: "counts against the agent", False: "is not counted (keywords.count_missing_phrases = false)",
+               "auto": "counts against the agent only where the keyword trust file trusts its category (below)"}
+    row = CheckResult("keywords", "pass", f"{where} ({cfg.keywords.runtime}): loaded in {loaded - started:.1f} s, "
+                      f"1 s of audio in {1000 * (ran - loaded):.0f} ms; a phrase not heard "
+                      + counted[cfg.keywords.count_missing_phrases])
+    return [row] + keyword_trust(cfg, rubric)
+
+
+TRUST_STATUS: dict[str, Status] = {"in force": "pass", "absent": "warn", "other model": "warn", "unusable": "fail"}
+
+
+def keyword_trust(cfg: Config, rubric: Rubric) -> list[CheckResult]:
+    """Under count_missing_phrases = "auto": which categories the trust file trusts, and why not the others."""
+    missed = MissedPhrases.read(cfg, rubric)
+    if missed.trust_file is None:
+        return []
+    fix = "" if missed.trust_file == "in force" else remedy(trust_path(cfg))
+    return [CheckResult("keyword trust", TRUST_STATUS[missed.trust_file], missed.account(), fix)]
 
 
 def audio_devices(cfg: Config, wav: Path | None = None) -> list[CheckResult]:

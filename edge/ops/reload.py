@@ -1,4 +1,4 @@
-"""SIGHUP: re-read the rubric and phrase lists while the box keeps scoring.
+"""SIGHUP: re-read the rubric, its phrase lists and the keyword trust file while the box keeps scoring.
 
 The signal handler only sets a flag (a handler may interrupt anything); a worker thread does
 the slow part, `load()` (parse the rubric, build the new phrase lists), and hands the result to
@@ -63,7 +63,7 @@ class Reloader(Generic[T]):
             self._send("READY=1", "STATUS=reload failed (see the log); previous rubric in force")
             return False
         self._apply(new)
-        log.info("rubric and phrase lists reloaded; calls in progress finish under the previous rubric")
+        log.info("rubric, phrase lists and keyword trust reloaded; calls in progress finish under the previous rubric")
         self._send("READY=1", "STATUS=rubric reloaded")
         return True
 

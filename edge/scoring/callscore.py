@@ -13,6 +13,7 @@ from edge.config import BoxConfig
 from edge.events import Alert
 from edge.metrics import ConversationMetrics
 from edge.scoring.items import CallFacts, Hit, judge
+from edge.scoring.misses import MissedPhrases
 from edge.scoring.rubric import Rubric
 
 SCHEMA = "callqa.callscore/1"
@@ -62,6 +63,7 @@ class CallScore:
     agent_prosody: Mapping[str, Any]  # $defs/prosody_side of the schema
     customer_prosody: Mapping[str, Any] | None  # None on a mono line
     keywords: tuple[Hit, ...]
+    keyword_trust: MissedPhrases | None  # where a phrase not heard counted; None: no spotter on the box
     items: tuple[ItemVerdict, ...]
     score: float  # points kept on the measured items
     max_score: float  # points of the measured items
@@ -86,6 +88,7 @@ class CallScore:
             "metrics": self.metrics.to_dict(),
             "prosody": {"agent": self.agent_prosody, "customer": self.customer_prosody},
             "keywords": [asdict(h) for h in self.keywords],
+            "keyword_trust": None if self.keyword_trust is None else self.keyword_trust.to_dict(),
             "items": [i.to_dict() for i in self.items],
             "score": self.score,
             "max_score": self.max_score,
@@ -141,6 +144,7 @@ def build_callscore(ident: CallIdentity, rubric: Rubric, facts: CallFacts, flags
         agent_prosody=facts.agent_prosody,
         customer_prosody=facts.customer_prosody,
         keywords=facts.keywords or (),
+        keyword_trust=None if facts.keywords is None else facts.missed_phrases,
         items=items,
         score=score,
         max_score=max_score,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from edge.metrics import ConversationMetrics
+from edge.scoring.misses import NONE_COUNTED, MissedPhrases
 from edge.scoring.rubric import Item
 
 
@@ -36,7 +37,7 @@ class CallFacts:
     customer_prosody: dict[str, Any] | None
     keywords: tuple[Hit, ...] | None  # None: no keyword spotter on this box
     two_sided: bool
-    count_missing_phrases: bool = False  # config keywords.count_missing_phrases
+    missed_phrases: MissedPhrases = NONE_COUNTED  # where a phrase not heard counts (keywords.count_missing_phrases)
 
 
 @dataclass(frozen=True)
@@ -143,16 +144,13 @@ def _hit_evidence(hits) -> list[dict[str, Any]]:
     return [{"phrase": h.phrase, "start": h.start, "end": h.end, "confidence": h.confidence} for h in hits]
 
 
-UNHEARD = ("a phrase not heard is not counted against the agent: the keyword model is not "
-           "known to hear this site's voices (config keywords.count_missing_phrases)")
-
-
 def _heard(item: Item, f: CallFacts, ok: bool, evidence: dict[str, Any]) -> Verdict:
     """The verdict of an item that fails only when some phrase was not heard: failed only
-    where the site trusts the spotter's misses, else not measured (evidence kept)."""
-    if ok or f.count_missing_phrases:
+    where the site trusts the spotter's misses in its category, else not measured (evidence
+    kept). edge.scoring.misses.miss_categories lists the categories whose judges end here."""
+    if ok or f.missed_phrases.count_in(item.category):
         return flat(item, ok, evidence)
-    return Verdict("not_measured", 0.0, {**evidence, "reason": UNHEARD})
+    return Verdict("not_measured", 0.0, {**evidence, "reason": f.missed_phrases.reason(item.category)})
 
 
 def _keyword_present(item: Item, f: CallFacts) -> Verdict:

@@ -11,6 +11,7 @@ from edge.events import Alert
 from edge.metrics import ConversationMetrics, EventSummary
 from edge.scoring.callscore import CallScore, ItemVerdict
 from edge.scoring.items import Hit
+from edge.scoring.misses import NONE_COUNTED
 
 _EPOCH = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -46,6 +47,7 @@ def synthetic_score(box: BoxId, line: str, seq: int, alerts: int = 1) -> CallSco
             latencies=(0.4, 0.5, 0.5, 0.6, 0.6, 0.7, 0.7, 0.8, 1.0, 1.6, 1.6, 2.0)),  # median 0.7, p90 1.6
         agent_prosody=_side(), customer_prosody=_side(),
         keywords=(Hit("不知道", "forbidden", "agent", 12.1, 12.6, 0.91),),
+        keyword_trust=NONE_COUNTED,
         items=(ItemVerdict("forbidden_phrases", "服务禁语", "服务礼仪", "failed", 5.0, 5.0, False, {"times": [12.1]}),),
         score=95.0, max_score=100.0, pass_mark=80.0, passed=True, fatal=False,
         alerts=tuple(synthetic_alert(box, line, seq, n) for n in range(alerts)),
