@@ -136,15 +136,15 @@ def _read(path: Path) -> tuple[int, np.ndarray, bool]:
     except Exception as e:  # noqa: BLE001 - scipy's parser fails on damaged files with many error types
         # (ValueError, struct.error, even UnboundLocalError for a WAVE without 'fmt '): all mean "damaged"
         raise SourceError(f"{path}: not a readable WAV file ({e})") from None
-    if truncated:
-        log.warning("%s: the file is cut short: its header declares %.1f s of audio (%d bytes), the file holds "
-                    "%.1f s: %.1f s (%d bytes) missing. Scored up to the break, flagged truncated_input",
-                    path, chunk.seconds(chunk.declared), chunk.declared, chunk.seconds(chunk.held),
-                    chunk.seconds(chunk.missing), chunk.missing)
     if data.size == 0:
         raise SourceError(f"{path}: the file holds no audio samples")
     if rate < 4000:
         raise SourceError(f"{path}: sample rate {rate} Hz is too low (needs ≥ 8000 Hz)")
+    if truncated:
+        log.warning("%s: the file is cut short: its header declares %.1f s of audio (%d bytes), the file holds "
+                    "%.1f s: %.1f s (%d bytes) missing; read up to the break (flag truncated_input)",
+                    path, chunk.seconds(chunk.declared), chunk.declared, chunk.seconds(chunk.held),
+                    chunk.seconds(chunk.missing), chunk.missing)
     return int(rate), data, truncated
 
 
