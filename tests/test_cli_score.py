@@ -56,6 +56,20 @@ def test_bad_files_are_named_and_the_rest_still_scored(call_wav, tmp_path):
     assert "Traceback" not in r.stderr
 
 
+def test_a_cut_off_file_is_scored_up_to_the_break_flagged_and_named(call_wav, tmp_path):
+    data = call_wav.read_bytes()
+    start = data.index(b"data") + 8
+    frames = (len(data) - start) // 4  # 16-bit stereo
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: start + frames // 2 * 4])  # half the call, on a frame boundary
+    r = callqa("score", str(cut), str(call_wav))
+    assert r.returncode == 0, r.stderr
+    cut_score, whole_score = (json.loads(line) for line in r.stdout.strip().splitlines())
+    assert "truncated_input" in cut_score["flags"] and "truncated_input" not in whole_score["flags"]
+    assert f"{cut}: the file is cut short" in r.stderr and "missing" in r.stderr
+    assert str(call_wav) not in r.stderr
+
+
 def test_a_file_of_silence_gives_no_call(tmp_path):
     path = tmp_path / "quiet.wav"
     wavfile.write(path, 8000, np.zeros((8000 * 600, 2), np.int16))

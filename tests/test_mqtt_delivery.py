@@ -191,6 +191,22 @@ def test_load_run_of_eight_lines_loses_nothing_and_keeps_order(tmp_path, broker)
     assert r.messages_per_s > 0 and r.score_delay_ms["p50"] >= 0
 
 
+def test_receipt_cost_runs_see_every_message_committed_and_deleted(tmp_path, broker):
+    """A tiny `callqa bench` receipt run: what it counts, not how fast (that is the bench's)."""
+    from callqa_lab.bench_mqtt import receipt_measures, receipt_runs
+
+    runs = receipt_runs(broker.url, tmp_path / "receipts", 2, burst_calls=3, paced_calls=2)
+    assert list(runs) == [False, True]
+    for burst, paced in runs.values():
+        assert (burst.sent, paced.sent) == (12, 8)  # 2 lines x calls x (score + alert)
+        assert burst.ok and paced.ok  # every message committed by the store and deleted by the box
+        assert burst.messages_per_s > 0
+        assert all(paced.commit_delay_ms[k] >= 0 and paced.delete_delay_ms[k] >= 0 for k in ("p50", "p95"))
+    measures = receipt_measures(runs, 2)
+    assert [m.stage.split(":")[0] for m in measures] == ["receipts off"] * 3 + ["receipts on"] * 3
+    assert all("ok" in m.stage for m in measures if m.unit == "msg/s")
+
+
 def test_replayed_calls_through_the_pipeline_reach_central_qa_complete_and_in_order(tmp_path, broker):
     from scipy.io import wavfile
 

@@ -1,6 +1,7 @@
 """Audio in: WAV files of every common format, replay of a folder, capture through a device."""
 
 import logging
+import struct
 import subprocess
 
 import numpy as np
@@ -80,15 +81,54 @@ def test_mono_file_is_accepted_with_a_warning(tmp_path, caplog):
     assert all(f.customer is None for f in frames)
 
 
-def test_truncated_wav_is_read_up_to_the_break_and_flagged(tmp_path):
-    path = write(tmp_path / "call.wav", 8000, stereo(8000, 2.0), "int16")
+@pytest.mark.parametrize("kind,frame_bytes", [("int16", 4), ("float32", 8), ("int24", 6)])
+@pytest.mark.parametrize("torn", [0, 3], ids=["cut-on-a-frame", "torn-sample"])
+def test_a_cut_off_wav_is_read_up_to_the_break_flagged_and_named(tmp_path, caplog, kind, frame_bytes, torn):
+    path = write(tmp_path / "call.wav", 8000, stereo(8000, 2.0), kind)
     data = path.read_bytes()
-    path.write_bytes(data[: 44 + 8000 * 4 + 3])  # header + 1 s of stereo + a torn sample
-    rec = load_recording(path, 8000)
+    start = data.index(b"data") + 8
+    path.write_bytes(data[: start + 8000 * frame_bytes + torn])  # half of the 2 s, maybe a torn sample
+    with caplog.at_level(logging.WARNING):
+        rec = load_recording(path, 8000)
     assert rec.truncated and len(rec.agent) == 8000
+    assert abs(peak_hz(rec.customer, 8000) - 1000) < 3
+    assert f"{path}: the file is cut short" in caplog.text and "1.0 s (" in caplog.text  # 1.0 s missing
     items = list(wav_source(rec, "l1", 0.3))
     assert items[0] == SourceFlag("l1", 0.0, "truncated_input")
     assert isinstance(items[-1], SourceEnd)
+
+
+def test_a_header_declaring_4_gb_of_audio_is_flagged(tmp_path, caplog):
+    """What a writer that never went back to fix its header leaves (streamed WAV)."""
+    path = write(tmp_path / "stream.wav", 8000, stereo(8000), "int16")
+    data = bytearray(path.read_bytes())
+    size_at = data.index(b"data") + 4
+    data[size_at : size_at + 4] = b"\xff\xff\xff\xff"
+    data[4:8] = b"\xff\xff\xff\xff"
+    path.write_bytes(data)
+    with caplog.at_level(logging.WARNING):
+        rec = load_recording(path, 8000)
+    assert rec.truncated and len(rec.agent) == 8000
+    assert "4294967295 bytes" in caplog.text
+
+
+def as_rf64(path):
+    """Rewrite a plain 16-byte-fmt WAV as RF64: the sizes move to a ds64 chunk, 0xFFFFFFFF in their place."""
+    data = path.read_bytes()
+    fmt, audio = data[12:36], data[44:]
+    ds64 = b"ds64" + struct.pack("<IQQQI", 28, 4 + 36 + len(fmt) + 8 + len(audio), len(audio), 0, 0)
+    path.write_bytes(b"RF64\xff\xff\xff\xffWAVE" + ds64 + fmt + b"data\xff\xff\xff\xff" + audio)
+    return path
+
+
+@pytest.mark.parametrize("container", [lambda p: p, as_rf64], ids=["RIFF", "RF64"])
+def test_an_intact_wav_is_not_flagged(tmp_path, caplog, container):
+    path = container(write(tmp_path / "call.wav", 8000, stereo(8000), "int16"))
+    with caplog.at_level(logging.WARNING):
+        rec = load_recording(path, 8000)
+    assert not rec.truncated and len(rec.agent) == 8000
+    assert "cut short" not in caplog.text
+    assert not any(isinstance(i, SourceFlag) for i in wav_source(rec, "l1", 0.3))
 
 
 @pytest.mark.parametrize("content,expect", [

@@ -4,14 +4,17 @@ A file is read once, resampled to the working rate with scipy's polyphase filter
 agent/customer channels and cut into `Frame`s (`read_channels` keeps every channel, unmapped,
 for the technician's level meter). Clipping is judged later, per call, by the
 pipeline, the same way for every source. A mono file is accepted with a warning: the
-customer side is then absent and two-sided metrics are null (flag 'mono').
+customer side is then absent and two-sided metrics are null (flag 'mono'). A file whose data
+chunk holds less than its header declares is read up to its last whole frame, with a warning
+and the flag 'truncated_input'.
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import struct
 import warnings
-import wave
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -54,44 +57,94 @@ def _to_float(data: np.ndarray, path: Path) -> np.ndarray:
     raise SourceError(f"{path}: unsupported sample format {data.dtype} (use 8/16/24/32-bit PCM or float)")
 
 
-def _read_truncated_pcm(path: Path) -> tuple[int, np.ndarray]:
-    """What a cut-off PCM file still holds. scipy refuses a data chunk shorter than its header
-    says; the stdlib `wave` reader returns the frames that are there (integer PCM only)."""
-    with wave.open(str(path), "rb") as w:
-        width, n_ch, rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
-        raw = w.readframes(w.getnframes())
-    raw = raw[: len(raw) - len(raw) % (width * n_ch)]
-    if width == 1:
-        data = np.frombuffer(raw, np.uint8)
-    elif width == 3:  # little-endian 24-bit: place in the top of an int32, as scipy does
-        b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
-        data = (b[:, 0] << 8) | (b[:, 1] << 16) | (b[:, 2] << 24)
-    else:
-        data = np.frombuffer(raw, {2: "<i2", 4: "<i4"}[width])
-    return rate, data.reshape(-1, n_ch)
+@dataclass(frozen=True)
+class _DataChunk:
+    """A WAV file's audio as its header declares it, against the bytes the file holds."""
+
+    endian: str  # struct's "<" (RIFF, RF64) or ">" (RIFX)
+    fmt: bytes  # the 'fmt ' chunk's body, as found
+    rate: int
+    block_align: int  # bytes of one sample of every channel
+    start: int  # offset of the first audio byte
+    declared: int  # bytes the header says the data chunk holds
+    held: int  # bytes the file holds from `start` on
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.declared - self.held)
+
+    def seconds(self, n_bytes: int) -> float:
+        return n_bytes / (self.rate * self.block_align)
+
+
+def _data_chunk(path: Path) -> _DataChunk | None:
+    """Walk the chunk headers up to 'data'. None when the file is no RIFF/RIFX/RF64 WAVE with
+    'fmt ' before 'data': scipy then says what is wrong."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX", b"RF64") or head[8:] != b"WAVE":
+            return None
+        endian = ">" if head[:4] == b"RIFX" else "<"
+        fmt, rf64_size = None, None
+        while len(header := f.read(8)) == 8:
+            kind, n = header[:4], struct.unpack(endian + "I", header[4:])[0]
+            if kind == b"data":
+                if fmt is None or len(fmt) < 16:
+                    return None
+                _, _, rate, _, block_align = struct.unpack(endian + "HHIIH", fmt[:14])
+                if rate == 0 or block_align == 0:
+                    return None
+                declared = rf64_size if n == 0xFFFFFFFF and rf64_size is not None else n  # RF64 keeps it in ds64
+                return _DataChunk(endian, fmt, rate, block_align, f.tell(), declared, size - f.tell())
+            if kind in (b"fmt ", b"ds64"):
+                body = f.read(n)
+                if kind == b"fmt ":
+                    fmt = body
+                elif len(body) >= 16:
+                    rf64_size = struct.unpack("<Q", body[8:16])[0]
+                f.seek(n % 2, 1)  # chunks are padded to an even size
+            else:
+                f.seek(n + n % 2, 1)
+    return None
+
+
+def _whole_frames(path: Path, chunk: _DataChunk) -> io.BytesIO:
+    """A cut-off file's audio up to its last whole frame, as a well-formed WAV with the true
+    data size: scipy reads it like any intact file, whatever the sample format or scipy version."""
+    n = chunk.held - chunk.held % chunk.block_align
+    with path.open("rb") as f:
+        f.seek(chunk.start)
+        audio = f.read(n)
+    e = chunk.endian
+    body = (b"WAVE" + b"fmt " + struct.pack(e + "I", len(chunk.fmt)) + chunk.fmt + b"\0" * (len(chunk.fmt) % 2)
+            + b"data" + struct.pack(e + "I", n) + audio + b"\0" * (n % 2))
+    return io.BytesIO((b"RIFX" if e == ">" else b"RIFF") + struct.pack(e + "I", len(body)) + body)
 
 
 def _read(path: Path) -> tuple[int, np.ndarray, bool]:
-    """(rate, samples, truncated)"""
+    """(rate, samples, truncated). Truncated is decided from the header's declared data size
+    against what the file holds, not from scipy (1.17 only warns, older versions may refuse)."""
     if not path.exists():
         raise SourceError(f"{path}: file not found")
-    truncated = False
+    chunk = _data_chunk(path)
+    truncated = chunk is not None and chunk.missing > 0
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", wavfile.WavFileWarning)  # unknown extra chunks are harmless
-            rate, data = wavfile.read(path)
+            rate, data = wavfile.read(_whole_frames(path, chunk) if truncated else path)
     except Exception as e:  # noqa: BLE001 - scipy's parser fails on damaged files with many error types
         # (ValueError, struct.error, even UnboundLocalError for a WAVE without 'fmt '): all mean "damaged"
-        try:
-            rate, data = _read_truncated_pcm(path)
-            truncated = True
-        except Exception:  # noqa: BLE001 - the stdlib reader, too, fails on damage in many ways
-            raise SourceError(f"{path}: not a readable WAV file ({e})") from None
-        log.warning("%s: the file is cut short (%s): scoring the %d samples it holds", path, e, len(data))
+        raise SourceError(f"{path}: not a readable WAV file ({e})") from None
     if data.size == 0:
         raise SourceError(f"{path}: the file holds no audio samples")
     if rate < 4000:
         raise SourceError(f"{path}: sample rate {rate} Hz is too low (needs ≥ 8000 Hz)")
+    if truncated:
+        log.warning("%s: the file is cut short: its header declares %.1f s of audio (%d bytes), the file holds "
+                    "%.1f s: %.1f s (%d bytes) missing; read up to the break (flag truncated_input)",
+                    path, chunk.seconds(chunk.declared), chunk.declared, chunk.seconds(chunk.held),
+                    chunk.seconds(chunk.missing), chunk.missing)
     return int(rate), data, truncated
 
 
