@@ -40,7 +40,7 @@ def run(args) -> int:
             from edge.mqtt.sink import MqttSink
 
             mqtt = MqttSink(cfg, on_call_boundary=service.on_call_boundary, stream_clock=service.stream_time).start()
-            service.sinks.append(mqtt)
+            service.sinks.insert(0, mqtt)  # first: a score printed or counted is in the outbox already
             runtime.metrics.watch_outbox(mqtt.client.pending, mqtt.client.dropped)
         bridge = None
         if cfg.light_bridge is not None:  # the seat group's light on a WLED or Tasmota lamp too
