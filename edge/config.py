@@ -124,6 +124,9 @@ class MqttConfig(_Section):
     # without our store.
     receipts: bool = True
     receipt_timeout_s: float = Field(120.0, ge=1)
+    # A box whose lines all end (replay, wav) waits this long for everything to be delivered
+    # (receipted; PUBACKed with receipts off) before it exits: long enough for one resend.
+    drain_s: float = Field(180.0, ge=0)
     light_red_s: float = Field(600.0, gt=0)  # a red desk light clears by itself after this long
     light_amber_s: float = Field(300.0, gt=0)
 

@@ -26,6 +26,7 @@ sample_rate = 8000
 [mqtt]
 enabled = true
 url = "{broker.url}"
+receipts = false  # no store here: the box waits for the broker's PUBACKs, not for receipts
 [[lines]]
 name = "desk3"
 source = "replay"
@@ -36,6 +37,7 @@ realtime = false
     r = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(cfg)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+    assert "every score and alert is acknowledged by the broker; the outbox is empty" in r.stderr
     central.wait_for(lambda: len(central.of_kind("score")) == 2, 30, "two scores")
     assert not central.invalid, central.invalid
     scores = [env["body"] for env in central.of_kind("score")]

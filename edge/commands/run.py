@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edge.config import MqttConfig
+    from edge.mqtt.sink import MqttSink
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +40,7 @@ def run(args) -> int:
             from edge.mqtt.sink import MqttSink
 
             mqtt = MqttSink(cfg, on_call_boundary=service.on_call_boundary, stream_clock=service.stream_time).start()
-            service.sinks.append(mqtt)
+            service.sinks.insert(0, mqtt)  # first: a score printed or counted is in the outbox already
             runtime.metrics.watch_outbox(mqtt.client.pending, mqtt.client.dropped)
         bridge = None
         if cfg.light_bridge is not None:  # the seat group's light on a WLED or Tasmota lamp too
@@ -44,10 +50,12 @@ def run(args) -> int:
         signal.signal(signal.SIGTERM, lambda *_: service.stop())
         service.start()
         log.info("scoring calls on %s", ", ".join(line.name for line in cfg.lines))
+        ended = False
         try:
             runtime.ready()
             while service.running():
                 service.join(timeout=0.5)
+            ended = not service.stop_event.is_set()  # every line ran to its end (replay, wav)
         except KeyboardInterrupt:
             service.stop()
             service.join(timeout=10)
@@ -55,5 +63,26 @@ def run(args) -> int:
             if bridge is not None:
                 bridge.stop()
             if mqtt is not None:
-                mqtt.close()
+                _close_mqtt(mqtt, cfg.mqtt, service.stop_event if ended else None)
     return 1 if service.failures else 0
+
+
+def _close_mqtt(mqtt: MqttSink, mcfg: MqttConfig, drain: threading.Event | None) -> None:
+    """Disconnect, saying how many scores and alerts stay in the outbox. A box whose lines all
+    ended by themselves first waits up to mqtt.drain_s for them to be delivered, so that a
+    replay's last scores are not left behind (`drain`: the stop event that cuts the wait short;
+    None: stopped, no wait)."""
+    delivered = "receipted by central QA" if mcfg.receipts else "acknowledged by the broker"
+    if drain is not None and (left := mqtt.client.undelivered()):
+        log.info("waiting up to %.0f s (mqtt.drain_s) for %d message(s) (scores, alerts) to be %s",
+                 mcfg.drain_s, left, delivered)
+        try:
+            mqtt.client.drain(mcfg.drain_s, cancel=drain)
+        except KeyboardInterrupt:
+            pass
+    left = mqtt.close()
+    if left:
+        log.warning("%d message(s) (scores, alerts) not yet %s stay in the outbox %s; they go out on the next start",
+                    left, delivered, mqtt.client.outbox_path)
+    else:
+        log.info("every score and alert is %s; the outbox is empty", delivered)

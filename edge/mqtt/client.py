@@ -163,9 +163,17 @@ class BoxClient:
         self._thread.start()
         return self
 
-    def stop(self, drain_s: float = 5.0) -> None:
+    def drain(self, timeout_s: float, cancel: threading.Event | None = None) -> int:
+        """Wait up to `timeout_s` (connected or not: the broker may come back) until every score
+        and alert is delivered, or `cancel` is set; returns how many are not."""
+        deadline = time.monotonic() + timeout_s
+        while (left := self.undelivered()) and time.monotonic() < deadline and not (cancel and cancel.is_set()):
+            time.sleep(0.1)
+        return left
+
+    def stop(self, drain_s: float = 5.0) -> int:
         """Send what can be sent within `drain_s`, mark the box offline, disconnect. Whatever
-        is still unacknowledged stays in the outbox for the next start."""
+        is still undelivered stays in the outbox for the next start; returns how many."""
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline and self._connected.is_set() and self.pending() > 0:
             time.sleep(0.02)
@@ -179,7 +187,13 @@ class BoxClient:
             info.wait_for_publish(max(0.5, deadline - time.monotonic()))
         self.client.disconnect()
         self.client.loop_stop()
+        left = self.undelivered()
         self._queue.close()
+        return left
+
+    @property
+    def outbox_path(self) -> Path:
+        return self._queue.path
 
     @property
     def connected(self) -> bool:
@@ -220,6 +234,13 @@ class BoxClient:
     def pending(self) -> int:
         """Scores and alerts not yet acknowledged by the broker."""
         return self._queue.depth() + self._window.in_flight_from_memory()
+
+    def undelivered(self) -> int:
+        """Scores and alerts not yet delivered: without central QA's receipt (receipts on), or
+        the broker's acknowledgement (receipts off, and those kept in memory only)."""
+        if not self.mcfg.receipts:
+            return self.pending()
+        return self._queue.receipts().unreceipted + self._queue.in_memory() + self._window.in_flight_from_memory()
 
     def dropped(self) -> int:
         return self._queue.dropped()

@@ -151,6 +151,10 @@ class DurableQueue:
         """Messages in the queue: every one in the outbox, and those in memory not in the send window."""
         return (self._outbox.depth() if self._outbox else 0) + len(self._memory)
 
+    def in_memory(self) -> int:
+        """Messages without a disk copy waiting to be sent (not those in the send window)."""
+        return len(self._memory)
+
     def dropped(self) -> int:
         """Messages lost at the bound: ever for the outbox, since start for memory."""
         return (self._outbox.dropped() if self._outbox else 0) + self._dropped_in_memory

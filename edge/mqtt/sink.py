@@ -45,10 +45,11 @@ class MqttSink(ScoreSink):
         self._expiry_thread.start()
         return self
 
-    def close(self, drain_s: float = 5.0) -> None:
+    def close(self, drain_s: float = 5.0) -> int:
+        """Stop (BoxClient.stop); returns how many scores and alerts stay in the outbox."""
         self._closing.set()
         self._expiry_wake.set()
-        self.client.stop(drain_s)
+        return self.client.stop(drain_s)
 
     def __enter__(self) -> "MqttSink":
         return self.start()

@@ -2,7 +2,7 @@
 
 Shared by every test that needs a broker (tests/broker.py) and by the MQTT and store benches: `Broker(tmp_path).start()` writes a config
 (extra lines can add TLS, passwords, ACLs), waits until the port answers, and `stop()`
-/ `start()` again simulate a broker restart (persistence on, so queued QoS 1 messages survive).
+(or `kill()`) / `start()` again simulate a broker restart (persistence on, so queued QoS 1 messages survive).
 """
 
 from __future__ import annotations
@@ -86,6 +86,13 @@ class Broker:
     def stop(self) -> None:
         if self.proc:
             terminate(self.proc, 5)
+        self.proc = None
+
+    def kill(self) -> None:
+        """`kill -9`: no goodbye to its clients, no persistence written on the way out."""
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
         self.proc = None
 
     def __enter__(self) -> "Broker":
