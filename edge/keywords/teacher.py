@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import math
 import os
 import shutil
 import time
@@ -32,6 +33,9 @@ FOLDER_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 SUMS = "SHA256SUMS"  # `sha256sum -c` format: how a folder says what its model.bin must be
 RATE = 16000  # what Whisper hears
 PROMPT = "以下是普通话的句子。"  # steers base towards simplified-character Mandarin
+WINDOW_S = 30.0  # what Whisper decodes at once
+SLACK_S = 2.0  # how far a cut between windows may move to a quiet spot
+FAILED_RATIO = 2.4  # gzip compression ratio above which Whisper counts a decode as failed (a loop)
 
 
 class TeacherError(Exception):
@@ -150,6 +154,7 @@ class Transcript:
     segments: tuple[Segment, ...]
     audio_s: float
     cpu_s: float  # process CPU time the transcription took
+    failed: int = 0  # segments dropped as failed decodes (compression ratio above FAILED_RATIO)
 
     @property
     def text(self) -> str:
@@ -182,9 +187,11 @@ class Teacher:
 
     def transcribe(self, samples: np.ndarray, rate: int, words: bool = True) -> Transcript:
         """One recording (mono, float in [-1, 1] or int16, at `rate`). Greedy, no fallback,
-        each 30 s window decoded on its own: faster-whisper pads a shorter one to 30 s, as
-        Whisper was trained (short unpadded windows fall apart, field notes). `words`: per-word
-        probabilities too (an alignment pass more)."""
+        no conditioning on the previous window (it loops on noise). Each window of up to 30 s
+        is a call of its own: faster-whisper gives the prompt to the first window of a call
+        only (the later ones came out in traditional characters), and pads a short one to
+        30 s, as Whisper was trained (short unpadded windows fall apart, field notes).
+        `words`: per-word probabilities too (an alignment pass more)."""
         from scipy import signal
 
         x = np.asarray(samples)
@@ -193,10 +200,32 @@ class Teacher:
             g = np.gcd(rate, RATE)
             x = signal.resample_poly(x, RATE // g, rate // g).astype(np.float32)
         t0 = time.process_time()
-        segments, _info = self.model.transcribe(
-            x, language="zh", beam_size=1, best_of=1, temperature=0.0, initial_prompt=PROMPT,
-            condition_on_previous_text=False, word_timestamps=words, vad_filter=False)
-        out = tuple(Segment(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob,
-                            tuple(Word(w.word, w.start, w.end, w.probability) for w in s.words or ()))
-                    for s in segments)  # a generator: decoding happens here
-        return Transcript(out, len(x) / RATE, time.process_time() - t0)
+        out, failed = [], 0
+        for start, end in windows(x):
+            segments, _info = self.model.transcribe(
+                x[start:end], language="zh", beam_size=1, best_of=1, temperature=0.0, initial_prompt=PROMPT,
+                condition_on_previous_text=False, word_timestamps=words, vad_filter=False)
+            at = start / RATE
+            for s in segments:  # a generator: decoding happens here
+                if s.compression_ratio > FAILED_RATIO:  # the same words over and over: not what was said
+                    failed += 1
+                    continue
+                out.append(Segment(at + s.start, at + s.end, s.text, s.avg_logprob, s.no_speech_prob,
+                                   tuple(Word(w.word, at + w.start, at + w.end, w.probability) for w in s.words or ())))
+        return Transcript(tuple(out), len(x) / RATE, time.process_time() - t0, failed)
+
+
+def windows(x: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) sample ranges covering `x` (at RATE) in as few windows of about equal length
+    as fit in WINDOW_S, each cut at the quietest 0.1 s within SLACK_S of its even share, where a
+    word is least likely to be split. Even shares: a last window of a few seconds tends to
+    loop."""
+    frame, slack = RATE // 10, int(SLACK_S * RATE)
+    n = max(1, math.ceil(len(x) / ((WINDOW_S - 2 * SLACK_S) * RATE)))
+    bounds = [0]
+    for k in range(1, n):
+        lo = k * len(x) // n - slack
+        span = x[lo : lo + 2 * slack]
+        energy = np.square(span[: len(span) // frame * frame]).reshape(-1, frame).sum(axis=1)
+        bounds.append(lo + int(np.argmin(energy)) * frame + frame // 2)
+    return list(zip(bounds, bounds[1:] + [len(x)]))
