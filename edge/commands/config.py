@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     init.add_argument("--cert-file", type=Path)
     init.add_argument("--key-file", type=Path)
     init.add_argument("--state-dir", type=Path, default=Path("/var/lib/callqa"))
+    init.add_argument("--teacher", type=Path, help="the teacher's folder (`callqa teacher install` writes it)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +102,9 @@ def render(args: argparse.Namespace) -> tuple[str, Config]:
             "# fails its rubric item. Leave false until `callqa eval-kws` on this site's own transcribed",
             "# recordings shows the model hears its agents (see the keyword model card).",
             "count_missing_phrases = false"]
+    if args.teacher is not None:
+        out += ["# The teacher (a real-speech recogniser) for eval-kws and learning; `callqa doctor` checks it.",
+                f"teacher = {_toml_str(args.teacher)}"]
     out += ["", "[mqtt]", f"enabled = {'true' if args.broker else 'false'}"]
     if args.broker:
         out.append(f"url = {_toml_str(args.broker)}")
