@@ -277,15 +277,17 @@ def det_plot(run: Run, thresholds: Mapping[str, float], title: str, path: Path) 
     plt.close(fig)
 
 
-def evaluate(args) -> dict:
-    rows = read_manifest(args.manifest)
-    if args.limit:
-        rows = rows[: args.limit]
-    phrases = load_phrases(args.phrases)
+def spot_as_asked(args, rows: list[tuple[Path, str]]) -> tuple[KeywordSpotter, LineSim | None, Run]:
+    """The spotter and line simulation eval-kws's options ask for, and the spotter's run on `rows`."""
     cfg = KeywordsConfig(runtime=args.runtime, precision=args.precision, model=args.model)
-    spotter = floor_spotter(cfg, phrases, args.rate)
+    spotter = floor_spotter(cfg, load_phrases(args.phrases), args.rate)
     line = LineSim(rate=args.rate, noises=TEST_NOISES) if args.line_sim == "test" else None
-    run = spot_clips(spotter, rows, line, args.seed)
+    return spotter, line, spot_clips(spotter, rows, line, args.seed)
+
+
+def evaluate(args) -> dict:
+    rows = read_manifest(args.manifest)[: args.limit or None]
+    spotter, _, run = spot_as_asked(args, rows)
     thresholds = operating_thresholds(spotter)
     report = category_table(run, thresholds)
     report.update(manifest=str(args.manifest), clips=len(rows), rate=args.rate, line_sim=args.line_sim,

@@ -20,13 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from edge.config import ConfigError, KeywordsConfig
+from edge.config import ConfigError
 from edge.keywords.teacher import Teacher, Transcript, install, verify
 from edge.keywords.trust import CategoryTrust, KeywordTrust, model_identity, utc_now
 from edge.keywords.units import han_only
-from callqa_lab.kws_evaluate import (Run, category_table, floor_spotter, line_audio, load_phrases, occurrences,
-                                     operating_thresholds, spot_clips)
-from callqa_lab.linesim import TEST_NOISES, LineSim
+from callqa_lab.kws_evaluate import Run, category_table, line_audio, occurrences, operating_thresholds, spot_as_asked
+from callqa_lab.linesim import LineSim
 from callqa_lab.manifest import read_manifest
 
 TOLERANCE_S = 1.0  # Whisper's segment times are approximate
@@ -144,13 +143,8 @@ def evaluate_teacher(args) -> dict:
     """Run spotter and teacher on `args.teacher`'s recordings; write the report JSON and the
     picture to args.out, and the trust file to args.trust_out if given."""
     rows, transcribed = recordings(args.teacher)
-    if args.limit:
-        rows = rows[: args.limit]
-    phrases = load_phrases(args.phrases)
-    cfg = KeywordsConfig(runtime=args.runtime, precision=args.precision, model=args.model)
-    spotter = floor_spotter(cfg, phrases, args.rate)
-    line = LineSim(rate=args.rate, noises=TEST_NOISES) if args.line_sim == "test" else None
-    run = spot_clips(spotter, rows, line, args.seed)
+    rows = rows[: args.limit or None]
+    spotter, line, run = spot_as_asked(args, rows)
     teacher = Teacher.load(teacher_folder(args.teacher_model))
     heard = listen(teacher, rows, line, args.rate, args.seed)
     thresholds = operating_thresholds(spotter)
