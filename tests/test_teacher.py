@@ -57,6 +57,7 @@ def test_the_teacher_transcribes_a_real_clip(teacher):
     assert heard.audio_s == pytest.approx(len(x) / rate)
     words = [w for s in heard.segments for w in s.words]
     assert words and all(0 < w.probability <= 1 for w in words)
+    assert heard.segments[0].min_word_probability == min(w.probability for w in heard.segments[0].words)
     assert all(0 <= s.start < s.end <= heard.audio_s + 0.5 for s in heard.segments)
     assert heard.cpu_s > 0
 

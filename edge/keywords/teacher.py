@@ -118,9 +118,9 @@ def verify(folder: Path) -> FolderCheck:
     recorded = None
     if (folder / SUMS).is_file():
         for line in (folder / SUMS).read_text().splitlines():
-            digest, _, name = line.partition("  ")
-            if name.strip().lstrip("*") == "model.bin":
-                recorded = digest.strip().lower()
+            digest, _, name = line.strip().partition(" ")
+            if name.strip().lstrip("*") == "model.bin":  # "HASH  model.bin" or, binary mode, "HASH *model.bin"
+                recorded = digest.lower()
     if recorded is not None and recorded != actual:
         raise TeacherError(f"{folder}/model.bin: sha256 {actual} is not the {recorded} its {SUMS} records: the "
                            "file is damaged; run `callqa teacher install` again")

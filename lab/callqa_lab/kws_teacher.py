@@ -130,7 +130,7 @@ def teacher_plot(table: dict, title: str, path: Path) -> None:
     left.set_ylim(0, 1.08)
     left.set_ylabel("teacher's occurrences the spotter found")
     right.bar(cats, [t["fa_per_hour"] for t in text], color="tab:red")
-    right.set_ylabel("spotter hits the teacher does not confirm, per hour")
+    right.set_ylabel("spotter hits the teacher does not confirm, /h")
     for ax in (left, right):
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     fig.suptitle(title, fontsize=9)
