@@ -101,6 +101,11 @@ class KeywordsConfig(_Section):
             raise ValueError('must be true, false or "auto"')
         return v
 
+    # The teacher: a CTranslate2 Whisper folder (`callqa teacher install` writes the shipped
+    # Whisper base to <state_dir>/teacher/whisper-base; a site may point at a larger one).
+    # None: no teacher, and faster-whisper is never imported.
+    teacher: Path | None = None
+
 
 class MqttConfig(_Section):
     enabled: bool = False

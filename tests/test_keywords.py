@@ -202,3 +202,13 @@ def test_eval_replay_at_a_threshold_matches_a_spotter_run_at_that_threshold():
         for phrase in ("您好", "很高兴为您服务", "感谢您的来电", "再见", "这个"):
             mine = [Detection(0, h.phrase, h.category, h.confidence, h.start, h.end) for h in candidates if h.phrase == phrase]
             assert _kept(mine, np.array([threshold]))[0] == sum(h.phrase == phrase for h in real), (threshold, phrase)
+
+
+def test_read_wav_scales_a_stereo_recording_before_mixing_it_down(tmp_path):
+    from scipy.io import wavfile
+
+    from callqa_lab.manifest import read_wav
+
+    wavfile.write(tmp_path / "s.wav", 8000, np.array([[16384, 0], [-16384, -16384]], np.int16))
+    x, rate = read_wav(tmp_path / "s.wav")
+    assert rate == 8000 and x.dtype == np.float32 and np.allclose(x, [0.25, -0.5])

@@ -234,3 +234,19 @@ def test_doctor_checks_tls_and_says_when_the_ca_does_not_match(installed, tmp_pa
     assert good["topics"].startswith("PASS")
     assert bad["broker"].startswith("FAIL") and "certificate not trusted" in bad["broker"]
     assert "ca_file" in bad["broker"]
+
+
+def test_install_with_the_teacher_assembles_verifies_and_configures_it(tmp_path):
+    from edge.keywords.teacher import PINNED_SHA256
+
+    root = tmp_path / "root"
+    result = install(root, "--teacher", "--site", BOX[0], "--group", BOX[1], "--box-id", BOX[2],
+                     "--line", "seat1:USB Audio:0:1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    folder = root / "var/lib/callqa/teacher/whisper-base"
+    assert (folder / "SHA256SUMS").read_text() == f"{PINNED_SHA256}  model.bin\n"
+    assert f'teacher = "{folder}"' in (root / "etc/callqa/edge.toml").read_text()
+    out = callqa(root, "doctor", "--config", str(root / "etc/callqa/edge.toml"),
+                 *(f"--skip={c}" for c in ("keywords", "audio", "levels", "clock", "broker")))
+    row = rows(out.stdout)["teacher"]
+    assert row.startswith("PASS") and "sha256 ok" in row and "CPU-s per audio-s" in row, out.stdout

@@ -40,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     init.add_argument("--cert-file", type=Path)
     init.add_argument("--key-file", type=Path)
     init.add_argument("--state-dir", type=Path, default=Path("/var/lib/callqa"))
+    init.add_argument("--teacher", type=Path, help="the teacher's folder (`callqa teacher install` writes it)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,6 +111,9 @@ def render(args: argparse.Namespace) -> tuple[str, Config]:
             f"#           callqa eval-kws --teacher CALLS_DIR --trust-out {trust_file}",
             "count_missing_phrases = false",
             f"# trust = {_toml_str(trust_file)}   # the keyword trust file (this is the default)"]
+    if args.teacher is not None:
+        out += ["# The teacher (a real-speech recogniser) for eval-kws and learning; `callqa doctor` checks it.",
+                f"teacher = {_toml_str(args.teacher)}"]
     out += ["", "[mqtt]", f"enabled = {'true' if args.broker else 'false'}"]
     if args.broker:
         out.append(f"url = {_toml_str(args.broker)}")

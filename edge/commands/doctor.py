@@ -18,7 +18,7 @@ from edge.ops import checks
 from edge.ops.checks import CheckResult
 from edge.commands.config import add_config_argument
 
-CHECKS = ("rubric", "keywords", "audio", "levels", "clock", "outbox", "broker")
+CHECKS = ("rubric", "keywords", "teacher", "audio", "levels", "clock", "outbox", "broker")
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
 
@@ -44,6 +44,7 @@ def run_checks(args: argparse.Namespace) -> list[CheckResult]:
     plan = {
         "rubric": partial(checks.rubric, cfg),
         "keywords": partial(checks.keywords, cfg),
+        "teacher": partial(checks.teacher, cfg),
         "audio": partial(checks.audio_devices, cfg, wav),
         "levels": partial(checks.levels, cfg, args.levels_seconds, wav),
         "clock": checks.clock,

@@ -96,6 +96,33 @@ def keyword_trust(cfg: Config, rubric: Rubric) -> list[CheckResult]:
     return [CheckResult("keyword trust", TRUST_STATUS[missed.trust_file], missed.account(), fix)]
 
 
+TEACHER_CLIP_S = 10.0  # of the bench call: short enough for doctor, one 30 s window to decode
+
+
+def teacher(cfg: Config) -> list[CheckResult]:
+    """The teacher folder verifies, loads, and how fast it runs on the bench call's first seconds
+    (what it heard is not shown: a transcript stays out of doctor's table too)."""
+    folder = cfg.keywords.teacher
+    if folder is None:
+        return [CheckResult("teacher", "skip", "no teacher (keywords.teacher unset): the box runs without one")]
+    from edge.bench import BENCH_CALL
+    from edge.keywords.teacher import Teacher, TeacherError
+    from edge.sources.wav import load_recording
+
+    fix = "`callqa teacher install` (needs the teacher extra: scripts/install.sh --teacher), or correct keywords.teacher"
+    try:
+        loaded = Teacher.load(folder)
+    except TeacherError as e:
+        return [CheckResult("teacher", "fail", str(e), fix)]
+    clip = load_recording(BENCH_CALL, 16000).agent[: int(TEACHER_CLIP_S * 16000)]
+    heard = loaded.transcribe(clip, 16000)
+    status = "pass" if loaded.check.recorded else "warn"
+    return [CheckResult("teacher", status, f"{loaded.check.describe}; loaded in {loaded.load_s:.1f} s; "
+                        f"{heard.cpu_s / heard.audio_s:.2f} CPU-s per audio-s on {heard.audio_s:.0f} s of the bench call "
+                        f"(one 30 s window), {len(heard.segments)} segment(s) heard",
+                        "" if loaded.check.recorded else f"record its sha256: cd {folder} && sha256sum model.bin > SHA256SUMS")]
+
+
 def audio_devices(cfg: Config, wav: Path | None = None) -> list[CheckResult]:
     results = []
     for line in cfg.lines:

@@ -102,23 +102,28 @@ def floor_spotter(cfg: KeywordsConfig, phrases: Mapping[str, Sequence[str]], rat
                           {c: FLOOR for c in phrases}, keep_overlaps=True, sample_rate=rate)
 
 
-def spot_clips(spotter: KeywordSpotter, rows: list[tuple[Path, str]], line: LineSim | None, seed: int) -> Run:
-    """Stream each clip (resampled to the spotter's rate, through `line` if given) and keep every detection."""
+def line_audio(path: Path, index: int, line: LineSim | None, rate: int, seed: int) -> np.ndarray:
+    """Clip `index` as the box would hear it: int16 at `rate`, through `line` if given (seeded
+    by clip, so every pass over the clips hears the same audio)."""
     from scipy import signal
 
+    x, in_rate = read_wav(path)
+    if line is not None:
+        return line(x, in_rate, np.random.default_rng([seed, index]))
+    if in_rate != rate:
+        g = np.gcd(in_rate, rate)
+        x = signal.resample_poly(x, rate // g, in_rate // g)
+    return np.round(np.clip(x, -1, 1) * 32767).astype(np.int16)
+
+
+def spot_clips(spotter: KeywordSpotter, rows: list[tuple[Path, str]], line: LineSim | None, seed: int) -> Run:
+    """Stream each clip (resampled to the spotter's rate, through `line` if given) and keep every detection."""
     from rapidfuzz.distance import Levenshtein
 
     detections, seconds, compute, unit_errors, units = [], 0.0, 0.0, 0, 0
     model, rate = spotter.model, spotter.sample_rate
     for i, (path, transcript) in enumerate(rows):
-        x, in_rate = read_wav(path)
-        if line is not None:
-            y = line(x, in_rate, np.random.default_rng([seed, i]))
-        else:
-            if in_rate != rate:
-                g = np.gcd(in_rate, rate)
-                x = signal.resample_poly(x, rate // g, in_rate // g)
-            y = np.round(np.clip(x, -1, 1) * 32767).astype(np.int16)
+        y = line_audio(path, i, line, rate, seed)
         seconds += len(y) / rate
         step = int(CHUNK_S * rate)
         t0 = time.process_time()
@@ -203,7 +208,7 @@ def _summary(run: Run, phrases: Sequence[str], thresholds: Mapping[str, float]) 
     out = {}
     for mode, by_sound in (("text", False), ("sound", True)):
         n, tp, fa = _tally(run, phrases, by_sound, lambda p: np.array([thresholds.get(p, NEVER)]))
-        out[mode] = {"occurrences": n, "recall": round(tp[0] / n, 3) if n else None,
+        out[mode] = {"occurrences": n, "found": int(tp[0]), "recall": round(tp[0] / n, 3) if n else None,
                      "false_alarms": int(fa[0]), "fa_per_hour": round(fa[0] / run.hours, 2)}
     return out
 
@@ -272,15 +277,17 @@ def det_plot(run: Run, thresholds: Mapping[str, float], title: str, path: Path) 
     plt.close(fig)
 
 
-def evaluate(args) -> dict:
-    rows = read_manifest(args.manifest)
-    if args.limit:
-        rows = rows[: args.limit]
-    phrases = load_phrases(args.phrases)
+def spot_as_asked(args, rows: list[tuple[Path, str]]) -> tuple[KeywordSpotter, LineSim | None, Run]:
+    """The spotter and line simulation eval-kws's options ask for, and the spotter's run on `rows`."""
     cfg = KeywordsConfig(runtime=args.runtime, precision=args.precision, model=args.model)
-    spotter = floor_spotter(cfg, phrases, args.rate)
+    spotter = floor_spotter(cfg, load_phrases(args.phrases), args.rate)
     line = LineSim(rate=args.rate, noises=TEST_NOISES) if args.line_sim == "test" else None
-    run = spot_clips(spotter, rows, line, args.seed)
+    return spotter, line, spot_clips(spotter, rows, line, args.seed)
+
+
+def evaluate(args) -> dict:
+    rows = read_manifest(args.manifest)[: args.limit or None]
+    spotter, _, run = spot_as_asked(args, rows)
     thresholds = operating_thresholds(spotter)
     report = category_table(run, thresholds)
     report.update(manifest=str(args.manifest), clips=len(rows), rate=args.rate, line_sim=args.line_sim,

@@ -33,10 +33,10 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
         raise ConfigError(f"{path}: audio file not found") from None
     except ValueError as e:
         raise ConfigError(f"{path}: not a readable WAV file ({e})") from None
-    if data.ndim > 1:
-        data = data.mean(axis=1)
-    if data.dtype == np.int16:
+    if data.dtype == np.int16:  # scaled before a stereo file is mixed down, which makes it float
         data = data.astype(np.float32) / 32768.0
     elif data.dtype == np.int32:
         data = data.astype(np.float32) / 2147483648.0
+    if data.ndim > 1:
+        data = data.mean(axis=1)
     return data.astype(np.float32), int(rate)
