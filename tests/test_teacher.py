@@ -20,7 +20,6 @@ from scipy.io import wavfile
 from callqa_lab.gencall import generate_call
 from callqa_lab.manifest import read_manifest, read_wav
 from callqa_lab.shared import REAL_ZH
-from edge.config import Config
 from edge.keywords import teacher as tch
 from edge.keywords.teacher import Teacher, TeacherError
 from edge.keywords.trust import CategoryTrust, KeywordTrust, model_identity
