@@ -2,6 +2,9 @@
 
 - One MQTT v5 *shared* subscription per site and kind (`$share/<group>/<prefix>/<site>/+/+/score/+`):
   the broker hands each message to one member of the group, so N store processes split the load.
+- Beside them, a plain subscription to every box's retained status (`<prefix>/<site>/+/+/status`):
+  a broker does not deliver retained messages on `$share` subscriptions, so every store process
+  reads every status (statuses.py makes those writes idempotent and ordered); none is receipted.
 - A persistent session (fixed client id, clean_start=False, a session expiry): while a store
   is down or restarting, the broker keeps what it was sent but did not acknowledge.
 - Manual acknowledgement: the network thread only queues messages; the writer commits a batch
@@ -35,7 +38,7 @@ from callqa_contract.broker import BrokerAddress, BrokerUrlError, parse_broker_u
 from callqa_contract.topics import kind_filter, shared
 from callqa_central.errors import ConfigError
 from callqa_central.db import Database, redact
-from callqa_central.validate import STORED_KINDS
+from callqa_central.validate import STATUS_KIND, STORED_KINDS
 from callqa_central.receipts import ReceiptBatcher
 from callqa_central.writer import BatchResult, Received, StoreWriter
 
@@ -64,7 +67,8 @@ class _Pending:
 
 
 def subscriptions(prefix: str, sites: tuple[str, ...], share_group: str) -> list[str]:
-    return [shared(share_group, kind_filter(prefix, kind, site)) for site in sites for kind in STORED_KINDS]
+    return ([shared(share_group, kind_filter(prefix, kind, site)) for site in sites for kind in STORED_KINDS]
+            + [kind_filter(prefix, STATUS_KIND, site) for site in sites])
 
 
 def broker_address(url: str) -> BrokerAddress:

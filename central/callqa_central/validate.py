@@ -22,7 +22,8 @@ from callqa_contract.registry import body_validator, envelope_validator, schema_
 from callqa_contract.topics import TopicInfo, below_prefix, parse
 
 CALLSCORE_SCHEMA = "callqa.callscore/1"
-STORED_KINDS = ("score", "alert")
+STORED_KINDS = ("score", "alert")  # split between store processes (shared subscription) and receipted
+STATUS_KIND = "status"  # retained: every store process reads every box's, not receipted
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,8 @@ def _stored_topic(topic: str, prefix: str) -> TopicInfo | str:
     if below_prefix(prefix, topic) is None:
         return f"topic '{topic}' is outside prefix '{prefix}'"
     info = parse(prefix, topic)
-    if info is None or info.kind not in STORED_KINDS:
-        return f"topic '{topic}' is not <prefix>/<site>/<group>/<box>/score|alert/<line>"
+    if info is None or info.kind not in (*STORED_KINDS, STATUS_KIND):
+        return f"topic '{topic}' is not <prefix>/<site>/<group>/<box>/score|alert/<line> or .../<box>/status"
     return info
 
 
@@ -78,7 +79,8 @@ def check_message(topic: str, payload: bytes, prefix: str) -> Accepted | Rejecte
     info = _stored_topic(topic, prefix)
     if isinstance(info, str):
         return Rejected(info)
-    sender = (info.site, info.group, info.box)
+    # A refused status is kept in quarantine like the rest but names no sender: statuses are not receipted.
+    sender = (info.site, info.group, info.box) if info.kind in STORED_KINDS else None
     try:
         doc = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as e:
@@ -116,12 +118,16 @@ def _check_envelope(doc: dict[str, Any], info: TopicInfo) -> Accepted | str:
         utc_text(env.created)
         if info.kind == "score":
             utc_text(body["start"]), utc_text(body["end"])
+        if info.kind == STATUS_KIND and "session" in body:
+            utc_text(body["session"]["started"]), utc_text(body["session"]["connected"])
     except ValueError as e:
         return f"bad timestamp: {e}"
     return Accepted(env, info)
 
 
-def _consistency(kind: str, body: dict[str, Any], who: dict[str, str], line: str) -> str | None:
+def _consistency(kind: str, body: dict[str, Any], who: dict[str, str], line: str | None) -> str | None:
+    if kind == STATUS_KIND:
+        return None
     if body["line"] != line:
         return f"{kind} body line '{body['line']}' differs from the topic's line '{line}'"
     if kind != "score":
