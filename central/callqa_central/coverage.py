@@ -8,7 +8,7 @@ pass rate is never read from half the calls.
   `lines`) scored no call, at least `silent_after_h` of them in a row (hours before the box was
   first heard from, in the future, or while it was offline do not count).
 - coverage: where the site's CTI counts were imported (`callqa-central cti`, table cti_calls),
-  calls scored against calls taken per seat group; otherwise calls scored per box against its
+  calls scored against calls taken per seat group, in the hours the CTI counted; otherwise calls scored per box against its
   usual level: for each hour of the period, the median of the box's calls in the same hour of
   the 4 weeks before, summed.
 Hours are the store's UTC clock hours; in a zone whose offset is not whole hours they are
@@ -112,7 +112,7 @@ def _offline_spells(db, scope, period, rules, boxes, start, until, at) -> list[S
         if state == "offline":
             spells.append((max(_utc(created), _utc(prev_received)) if prev_received else _utc(created), None))
         elif spells and spells[-1][1] is None:
-            spells[-1] = (spells[-1][0], _utc(connected or created))
+            spells[-1] = (spells[-1][0], _utc(connected))
     for site, grp, box, state, since, *_ in boxes:
         if state == "offline" and (site, grp, box) not in went:  # offline since before the statuses read
             went[(site, grp, box)] = [(_utc(since), None)]
@@ -161,8 +161,9 @@ def _silent_spells(db, scope, period, rules, boxes, away, start, until) -> list[
 def _coverage(db: Database, scope: Scope, period: Period) -> list[CoverageRow]:
     first, end = period.utc_range()
     where, params = scope.where(first[:13], end[:13], "hour_utc")
-    taken = {(s, g): int(n) for s, g, n in db.rows(
-        f"SELECT site, grp, SUM(calls) FROM cti_calls WHERE {where} GROUP BY site, grp", params)}
+    taken: dict[tuple, dict[str, int]] = {}  # (site, grp) -> hour -> calls taken
+    for site, grp, hour, n in db.rows(f"SELECT site, grp, hour_utc, calls FROM cti_calls WHERE {where}", params):
+        taken.setdefault((site, grp), {})[hour] = int(n)
     start = _utc(first)
     back = start - timedelta(weeks=USUAL_WEEKS)
     where, params = scope.where(utc_key(back), end)
@@ -175,10 +176,11 @@ def _coverage(db: Database, scope: Scope, period: Period) -> list[CoverageRow]:
     scored_groups: dict[tuple, int] = {}
     rows = []
     for (site, grp, box), counts in sorted(hourly.items()):
-        scored = sum(counts.get(_hour(h), 0) for h in period_hours)
-        scored_groups[(site, grp)] = scored_groups.get((site, grp), 0) + scored
-        if (site, grp) in taken:
+        if (site, grp) in taken:  # counted in the hours the CTI counted
+            counted = sum(counts.get(hour, 0) for hour in taken[(site, grp)])
+            scored_groups[(site, grp)] = scored_groups.get((site, grp), 0) + counted
             continue
+        scored = sum(counts.get(_hour(h), 0) for h in period_hours)
         before = [h for h in counts if h < first[:13]]
         if not before:
             expected = None  # a new box: no usual level yet
@@ -187,5 +189,6 @@ def _coverage(db: Database, scope: Scope, period: Period) -> list[CoverageRow]:
                            for h in period_hours)
         if scored or expected:
             rows.append(CoverageRow(site, grp, box, scored, expected))
-    groups = [CoverageRow(s, g, None, scored_groups.get((s, g), 0), float(n)) for (s, g), n in sorted(taken.items())]
+    groups = [CoverageRow(s, g, None, scored_groups.get((s, g), 0), float(sum(hours.values())))
+              for (s, g), hours in sorted(taken.items())]
     return groups + rows

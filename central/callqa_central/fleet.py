@@ -164,7 +164,7 @@ def _utc(text: str | None) -> datetime | None:
 
 
 def fleet_view(db: Database, rules: FleetRules, scope: Scope = Scope(), at: datetime | None = None) -> FleetView:
-    at = at or datetime.now(timezone.utc)
+    at = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     conditions, params = scope.match()
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     boxes = db.rows(

@@ -38,6 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--offline-after", type=float, default=DEFAULT_OFFLINE_AFTER_MIN, metavar="MIN",
                    help="a box offline this long in working hours raises a fleet alert "
                         f"(default {DEFAULT_OFFLINE_AFTER_MIN:g}: a restart is not an alert)")
+    p.add_argument("--fleet-check", type=float, default=30.0, metavar="S",
+                   help="how often to look for boxes offline and lines silent (s, default 30)")
     p.add_argument("--no-fleet-alerts", action="store_true",
                    help="do not publish fleet alerts on <prefix>/<site>/fleet/alert")
 
@@ -76,6 +78,7 @@ def options_from_args(args: argparse.Namespace) -> ConsumerOptions:
         session_expiry_s=args.session_expiry,
         receive_maximum=args.batch,
         fleet=None if args.no_fleet_alerts else fleet_rules(args, args.offline_after),
+        fleet_check_s=args.fleet_check,
     )
 
 

@@ -7,7 +7,10 @@ connecting, so its `created` predates the online statuses of that connection; sh
 session and outranking them, it still wins over them. A newer connection or box process wins over
 an older one, and a late, stale status (redelivered, or reaching another store process late)
 never overwrites a newer one. A status without `session` (a box older than the field) keys as
-("", "", rank, created). Every store process sees every status (a non-shared subscription), so
+("", created, rank, created): by created alone, so its clean stop and restarts order right (its
+will, made at connect, loses to its own online statuses: such a box shows offline only after a
+clean stop); ranking it before its created would keep it offline for good after its first
+offline status. Any status with a session orders after every one without. Every store process sees every status (a non-shared subscription), so
 both writes are idempotent: history on msg_id, the box row by the key.
 
 When a state began (`since_utc`): for online, the connection's session.connected (else the
@@ -68,8 +71,9 @@ class StatusKey:
 
 def status_key(body: dict[str, Any], created: str) -> StatusKey:
     session = body.get("session")
-    started, connected = (utc_text(session["started"]), utc_text(session["connected"])) if session else ("", "")
-    return StatusKey(started, connected, RANK[body["state"]], utc_text(created))
+    created = utc_text(created)
+    started, connected = (utc_text(session["started"]), utc_text(session["connected"])) if session else ("", created)
+    return StatusKey(started, connected, RANK[body["state"]], created)
 
 
 def losing(body: dict[str, Any]) -> bool:
@@ -85,7 +89,7 @@ def status_rows(msg: Accepted, received_utc: str) -> tuple[tuple, tuple]:
     counters = tuple(b.get(c) for c in _COUNTERS)
     alerts = json.dumps(b.get("alerts", []), ensure_ascii=False)
     online = b["state"] == "online"
-    since = (key.session_connected or key.created) if online else key.created
+    since = key.session_connected if online else key.created
     history = (env.msg_id, t.site, t.group, t.box, key.session_started, key.session_connected, key.rank,
                key.created, received_utc, b["state"], *counters, alerts)
     box = (t.site, t.group, t.box, b["state"], since, received_utc, received_utc if online else key.created,

@@ -3,7 +3,7 @@
 -- state_rank, created_utc) is greater: state_rank online 0 < offline 1, so a box's last will
 -- beats the online statuses of its own connection, a newer connection or process beats an
 -- older one, and a late, stale status never overwrites a newer one. Boxes older than the
--- status `session` field key as ('', '', rank, created).
+-- status `session` field key as ('', created, rank, created): by created alone.
 CREATE TABLE boxes (
     site                 TEXT NOT NULL,
     grp                  TEXT NOT NULL,
