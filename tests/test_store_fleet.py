@@ -26,7 +26,7 @@ from callqa_contract.messages import validation_errors
 from callqa_lab.simulate import make_callscore, publish_all, score_message, status_message
 from tests.mqtt_helpers import Collector, config_toml
 from tests.postgres import postgres_cluster  # noqa: F401 - fixture
-from tests.storeproc import StoreProcess, wait_for_count
+from tests.storeproc import StoreProcess, noon_zone, wait_for_count
 
 REPO = Path(__file__).resolve().parents[1]
 TZ = ZoneInfo("Asia/Shanghai")
@@ -172,12 +172,6 @@ def test_the_daily_report_says_which_boxes_were_offline_or_silent_and_gives_cove
 
 def central(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "callqa_central", *args], capture_output=True, text=True, timeout=120)
-
-
-def noon_zone() -> str:
-    """A zone where it is about noon now, so that 'now' is in working hours 06:00-18:00 whenever the test runs."""
-    offset = (12 - datetime.now(timezone.utc).hour + 12) % 24 - 12
-    return f"Etc/GMT{'-' if offset >= 0 else '+'}{abs(offset)}"
 
 
 def test_box_killed_shows_offline_silent_and_losing_boxes_are_flagged_and_alerted_once(broker, tmp_path, db_url):
