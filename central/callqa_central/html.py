@@ -178,12 +178,12 @@ def to_html(report: Report) -> str:
             [([f"{c.start:%H:%M:%S}", c.site, c.group, f"{c.box}/{c.line}", f"{c.score:g}/{c.max_score:g}",
                result(c.passed, c.fatal), ", ".join(c.failed_items), ", ".join(c.alerts)],
               "" if c.passed else "below") for c in report.calls]))
-    for title, header, cells, note, none in (
-            (FLEET_TITLE, FLEET_HEADER, away, FLEET_NOTE, fleet_summary(report)),
-            (COVERAGE_TITLE, COVERAGE_HEADER, coverage_cells(report), COVERAGE_NOTE, NO_COVERAGE),
-            (REFUSED_TITLE, REFUSED_HEADER, refused_cells(report), REFUSED_NOTE, NONE_REFUSED),
-            (MISSING_TITLE, MISSING_HEADER, missing_cells(report), MISSING_NOTE, NONE_MISSING)):
+    for title, header, cells, note, none, cls in (
+            (FLEET_TITLE, FLEET_HEADER, away, FLEET_NOTE, fleet_summary(report), "below"),
+            (COVERAGE_TITLE, COVERAGE_HEADER, coverage_cells(report), COVERAGE_NOTE, NO_COVERAGE, ""),
+            (REFUSED_TITLE, REFUSED_HEADER, refused_cells(report), REFUSED_NOTE, NONE_REFUSED, "below"),
+            (MISSING_TITLE, MISSING_HEADER, missing_cells(report), MISSING_NOTE, NONE_MISSING, "below")):
         parts.append(f"<h2>{escape(title)}</h2>")
-        parts.append(f"{_table(header, [(row, 'below') for row in cells])}<p class='note'>{escape(note)}</p>"
+        parts.append(f"{_table(header, [(row, cls) for row in cells])}<p class='note'>{escape(note)}</p>"
                      if cells else f"<p>{escape(none)}</p>")
     return _page(heading(report), parts)

@@ -10,11 +10,13 @@ never overwrites a newer one. A status without `session` (a box older than the f
 ("", created, rank, created): by created alone, so its clean stop and restarts order right (its
 will, made at connect, loses to its own online statuses: such a box shows offline only after a
 clean stop); ranking it before its created would keep it offline for good after its first
-offline status. Any status with a session orders after every one without. Every store process sees every status (a non-shared subscription), so
-both writes are idempotent: history on msg_id, the box row by the key.
+offline status. Any status with a session orders after every one without.
 
-When a state began (`since_utc`): for online, the connection's session.connected (else the
-status's created); for offline, the later of the status's created and when the box was last
+Every store process sees every status (a non-shared subscription), so both writes are
+idempotent: history on msg_id, the box row by the key; a batch updates box rows in key order.
+
+When a state began (`since_utc`): for online, the connection's session.connected (for an older
+box, the status's created); for offline, the later of the status's created and when the box was last
 heard online (a will's created is its connection's start, a clean stop's is the stop).
 """
 

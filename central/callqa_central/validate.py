@@ -1,6 +1,7 @@
 """Check one MQTT message against the contract and accept it for the database, or say why not.
 
-Every payload is the contract's envelope (callqa_contract/schemas/msg.v1.json) whose `body`
+Scores and alerts are stored and receipted; statuses update the store's view of each box
+(statuses.py). Every payload is the contract's envelope (callqa_contract/schemas/msg.v1.json) whose `body`
 is validated by the JSON Schema of its kind. On top of the contract's validators this store
 keeps its own policy: versions are checked first (a newer box's message is "unknown version",
 not a list of schema errors), a reason names the first schema error and counts the rest, and
@@ -66,7 +67,7 @@ def _first_error(errors: list[str], what: str) -> str | None:
 
 
 def _stored_topic(topic: str, prefix: str) -> TopicInfo | str:
-    """What a score or alert topic says, or why the store does not take messages on it."""
+    """What a score, alert or status topic says, or why the store does not take messages on it."""
     if below_prefix(prefix, topic) is None:
         return f"topic '{topic}' is outside prefix '{prefix}'"
     info = parse(prefix, topic)
