@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results = {"machine": f"{platform.node()} {platform.machine()} {platform.processor() or ''}".strip(),
                "cpus": os.cpu_count(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+               "load_average_before": round(os.getloadavg()[0], 1),
                **run_fleet(args.boxes, args.lines, args.seconds, args.interval, args.scores_per_line, args.batch)}
     print(json.dumps(results, indent=2))
     return 0 if results["ok"] else 1
