@@ -71,7 +71,8 @@ class StatusReport:
     def online(self, health: DeliveryHealth, outbox_depth: int) -> dict[str, Any]:
         """`outbox_depth`: scores and alerts not yet acknowledged."""
         return {"state": "online", "version": __version__, "lines": self.lines, "model": self.model,
-                "session": self._session, "uptime_s": round(time.monotonic() - self._started, 1), "outbox_depth": outbox_depth,
+                "session": self._session, "uptime_s": round(time.monotonic() - self._started, 1),
+                "outbox_depth": outbox_depth,
                 "dropped": health.dropped, "undurable": health.undurable, "refused": health.refused,
                 **self._receipts(health.receipts), "alerts": self.alerts(health)}
 
