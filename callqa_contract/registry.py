@@ -25,6 +25,7 @@ BODY_SCHEMA_FILES: dict[str, str] = {
     "call_event": "call_event.v1.json",
     "light_ack": "light_ack.v1.json",
     "receipt": "receipt.v1.json",
+    "fleet_alert": "fleet_alert.v1.json",
 }
 KINDS = tuple(BODY_SCHEMA_FILES)
 

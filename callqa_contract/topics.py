@@ -7,6 +7,7 @@
     <prefix>/<site>/<group>/<box>/cmd/call/<line>   inbound    kind=call_event
     <prefix>/<site>/<group>/<box>/receipt           inbound    kind=receipt (from central QA)
     <prefix>/<site>/<group>/ack                     inbound    kind=light_ack
+    <prefix>/<site>/fleet/alert                                kind=fleet_alert (from central QA, for site IT)
 
 The prefix may itself contain '/', e.g. the default `callqa/v1`. Subscriptions: `watch_filter`
 (everything of a site or group), `kind_filter` (one kind from every box), `shared` (a kind
@@ -43,7 +44,7 @@ class TopicInfo:
     kind: str
     site: str
     group: str
-    box: str | None  # None for the group-wide ack topic
+    box: str | None  # None for the group-wide ack topic and the site's fleet alerts
     line: str | None
 
 
@@ -71,6 +72,8 @@ class Topics:
     def for_kind(self, kind: str, line: str | None = None) -> str:
         if kind == "light_ack":
             return self.ack
+        if kind == "fleet_alert":
+            return fleet_alert_topic(self.prefix, self.site)
         path, has_line = _BOX_TOPICS[kind]
         if has_line:
             if line is None:
@@ -118,6 +121,11 @@ class Topics:
         return f"{self.prefix}/{self.site}/{self.group}/ack"
 
 
+def fleet_alert_topic(prefix: str, site: str) -> str:
+    """Central QA's alerts about the site's boxes (offline, silent lines), for site IT's bridges."""
+    return f"{prefix}/{check_level('site', site)}/fleet/alert"
+
+
 def _site_and_group(prefix: str, site: str | None, group: str | None) -> str:
     return f"{prefix}/{check_level('site', site) if site else '+'}/{check_level('group', group) if group else '+'}"
 
@@ -152,6 +160,8 @@ def parse(prefix: str, topic: str) -> TopicInfo | None:
     parts = rest_of_topic.split("/")
     if len(parts) == 3 and parts[2] == "ack":
         return TopicInfo("light_ack", parts[0], parts[1], None, None)
+    if parts[1:] == ["fleet", "alert"]:
+        return TopicInfo("fleet_alert", parts[0], "fleet", None, None)
     if len(parts) < 4:
         return None
     site, group, box, rest = parts[0], parts[1], parts[2], parts[3:]

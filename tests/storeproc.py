@@ -1,14 +1,21 @@
-"""The tests' `callqa-central store` child process (callqa_lab/testproc.py, shared with `callqa bench`)
-and row-count polling for assertions."""
+"""The tests' `callqa-central store` child process (callqa_lab/testproc.py, shared with `callqa bench`),
+row-count polling for assertions, and a time zone in which it is noon now."""
 
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 
 from callqa_central.db import open_database
 from callqa_lab.testproc import StoreProcess
 
-__all__ = ["StoreProcess", "count", "wait_for_count"]
+__all__ = ["StoreProcess", "count", "noon_zone", "wait_for_count"]
+
+
+def noon_zone() -> str:
+    """A zone where it is about noon now, so that now is in working hours 06:00-18:00 whenever a test runs."""
+    offset = (12 - datetime.now(timezone.utc).hour + 12) % 24 - 12
+    return f"Etc/GMT{'-' if offset >= 0 else '+'}{abs(offset)}"
 
 
 def count(db_url: str, sql: str) -> int:

@@ -119,7 +119,8 @@ def test_status_is_due_on_change_and_on_the_interval():
     assert (body["outbox_depth"], body["dropped"], body["refused"]) == (7, 3, 1)
     assert body["alerts"] == ["3 unsent scores/alerts dropped at the outbox bound (10 messages, 168 h)",
                               "1 messages refused by the privacy check"]
-    assert report.offline() == {"state": "offline", "version": body["version"], "lines": ["l1"], "model": None}
+    assert report.offline() == {"state": "offline", "version": body["version"], "lines": ["l1"], "model": None,
+                                "session": body["session"]}
 
 
 def test_inbound_commands_become_events_once():

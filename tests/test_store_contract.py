@@ -42,7 +42,8 @@ def test_messages_that_contradict_their_topic_or_themselves_are_refused_with_the
     doc["body"]["items"].append(dict(doc["body"]["items"][0]))
     cases = {
         "outside prefix 'callqa/v1'": ("other/s1/g1/box1/score/l1", payload),
-        "is not <prefix>/<site>/<group>/<box>/score|alert/<line>": ("callqa/v1/s1/g1/box1/status", payload),
+        "is not <prefix>/<site>/<group>/<box>/score|alert/<line>": ("callqa/v1/s1/g1/box1/light", payload),
+        "envelope kind 'score' on a 'status' topic": ("callqa/v1/s1/g1/box1/status", payload),
         "differs from the topic's line 'l2'": (topic[:-2] + "l2", payload),
         "repeats rubric item ids ['greeting']": (topic, json.dumps(doc).encode()),
     }
@@ -100,6 +101,8 @@ def test_store_subscribes_to_scores_and_alerts_of_its_sites_on_a_shared_subscrip
     assert subscriptions("callqa/v1", ("s1", "s2"), "central-qa") == [
         "$share/central-qa/callqa/v1/s1/+/+/score/+", "$share/central-qa/callqa/v1/s1/+/+/alert/+",
         "$share/central-qa/callqa/v1/s2/+/+/score/+", "$share/central-qa/callqa/v1/s2/+/+/alert/+",
+        # Retained statuses are not delivered on $share subscriptions: every store process reads them all.
+        "callqa/v1/s1/+/+/status", "callqa/v1/s2/+/+/status",
     ]
 
 

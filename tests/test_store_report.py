@@ -8,7 +8,7 @@ import io
 import shutil
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,6 +19,7 @@ from callqa_central.queries import Scope, build_report
 from callqa_lab.simulate import make_callscore, score_message
 from callqa_central.writer import Received, StoreWriter
 from tests.postgres import postgres_cluster  # noqa: F401 - fixture
+from tests.storeproc import noon_zone
 from tests.tools import require
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -245,3 +246,27 @@ def test_table_and_html_reports_show_refused_messages_and_say_where_they_are_kep
         assert "quarantine table" in text
     proc = cli("daily", "--db", sqlite_store, "--date", "2025-06-05", "--tz", "Asia/Shanghai")
     assert "No messages refused by the store." in proc.stdout
+
+
+def test_boxes_view_renders_in_headless_chromium_with_offline_silent_and_losing_first(tmp_path):
+    from callqa_lab.simulate import status_message
+
+    url = f"sqlite://{tmp_path}/fleet.sqlite"
+    db = open_database(url)
+    db.migrate()
+    now = datetime.now(timezone.utc)
+    long_ago, received = now - timedelta(hours=3), now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    messages = [status_message("s1", "g1", "gone", "offline", long_ago, (long_ago, long_ago)),
+                status_message("s1", "g1", "quiet", "online", now, (long_ago, long_ago), lines=("l1",)),
+                status_message("s1", "g1", "lossy", "online", now, (now, now), lines=(), dropped=7)]
+    StoreWriter(db, "callqa/v1").write([Received(t, p, received) for t, p in messages])
+    db.close()
+    page = tmp_path / "boxes.html"
+    proc = cli("boxes", "--db", url, "--tz", noon_zone(), "--working-hours", "06:00-18:00", "--format", "html",
+               "--out", str(page))
+    assert proc.returncode == 0, proc.stderr
+    dom = headless("--dump-dom", page.as_uri(), profile=tmp_path / "profile").stdout
+    for kpi in ("offline", "silent", "losing"):
+        assert f'id="{kpi}">1<' in dom
+    rows = [dom.index(f"s1/g1/{box}") for box in ("gone", "quiet", "lossy")]
+    assert rows == sorted(rows) and 'class="offline"' in dom and "dropped 7" in dom

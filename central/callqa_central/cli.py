@@ -1,7 +1,8 @@
 """`callqa-central`: central QA's two jobs, on the server beside the site broker.
 
     callqa-central store   take every box's scores and alerts off MQTT into the database
-    callqa-central report  daily, weekly and monthly quality reports from that database
+    callqa-central report  daily, weekly and monthly quality reports and the boxes view from that database
+    callqa-central cti     import the site's CTI call counts, for the reports' coverage
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import argparse
 import logging
 import sys
 
-from callqa_central import report, service
+from callqa_central import cti, report, service
 from callqa_central.errors import ConfigError
 
 
@@ -20,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, job, help_text in (
         ("store", service, "store every box's scores and alerts from the broker"),
-        ("report", report, "daily, weekly and monthly quality reports from the store"),
+        ("report", report, "daily, weekly and monthly quality reports, and every box's state, from the store"),
+        ("cti", cti, "import the site's CTI call counts per seat group and hour (coverage)"),
     ):
         p = sub.add_parser(name, help=help_text, description=help_text)
         job.add_arguments(p)

@@ -2,6 +2,9 @@
 
 - One MQTT v5 *shared* subscription per site and kind (`$share/<group>/<prefix>/<site>/+/+/score/+`):
   the broker hands each message to one member of the group, so N store processes split the load.
+- Beside them, a plain subscription to every box's retained status (`<prefix>/<site>/+/+/status`):
+  a broker does not deliver retained messages on `$share` subscriptions, so every store process
+  reads every status (statuses.py makes those writes idempotent and ordered); none is receipted.
 - A persistent session (fixed client id, clean_start=False, a session expiry): while a store
   is down or restarting, the broker keeps what it was sent but did not acknowledge.
 - Manual acknowledgement: the network thread only queues messages; the writer commits a batch
@@ -10,6 +13,8 @@
 - Acks carry the connection they arrived on: after a reconnect the broker may reuse a packet id
   for a different message, so an ack left over from the old connection is not sent (the broker
   redelivers that message and the duplicate is absorbed).
+- Fleet alerts (fleet_alerts.py): every `fleet_check_s` the store looks for boxes offline and
+  lines silent in working hours and publishes an alert for each new episode.
 - Receipts (receipts.py): what a batch committed is receipted to its boxes, which keep each
   message until then and send it again when no receipt comes, so a message the broker lost
   (a restart, or no subscriber at that moment) still reaches the database.
@@ -17,6 +22,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import ssl
@@ -35,7 +41,9 @@ from callqa_contract.broker import BrokerAddress, BrokerUrlError, parse_broker_u
 from callqa_contract.topics import kind_filter, shared
 from callqa_central.errors import ConfigError
 from callqa_central.db import Database, redact
-from callqa_central.validate import STORED_KINDS
+from callqa_central.fleet import FleetRules
+from callqa_central.fleet_alerts import raise_new
+from callqa_central.validate import STATUS_KIND, STORED_KINDS
 from callqa_central.receipts import ReceiptBatcher
 from callqa_central.writer import BatchResult, Received, StoreWriter
 
@@ -53,6 +61,8 @@ class ConsumerOptions:
     receive_maximum: int = 500  # unacknowledged messages the broker may send ahead: the largest batch
     batch_wait_s: float = 0.05  # how long a batch waits to fill before it is written anyway
     keepalive_s: int = 30
+    fleet: FleetRules | None = None  # None: no fleet alerts
+    fleet_check_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,8 @@ class _Pending:
 
 
 def subscriptions(prefix: str, sites: tuple[str, ...], share_group: str) -> list[str]:
-    return [shared(share_group, kind_filter(prefix, kind, site)) for site in sites for kind in STORED_KINDS]
+    return ([shared(share_group, kind_filter(prefix, kind, site)) for site in sites for kind in STORED_KINDS]
+            + [kind_filter(prefix, STATUS_KIND, site) for site in sites])
 
 
 def broker_address(url: str) -> BrokerAddress:
@@ -150,6 +161,7 @@ class StoreConsumer:
                                   properties=props)
         self.client.loop_start()
         next_report = time.monotonic() + 60
+        next_fleet_check = time.monotonic() + self.opts.fleet_check_s
         try:
             while not self.stop.is_set():
                 batch = self._next_batch()
@@ -157,6 +169,9 @@ class StoreConsumer:
                     writer = self._write_until_stored(writer, batch)
                 if self.receipts.due(time.monotonic()):
                     self._send_receipts()
+                if self.opts.fleet and time.monotonic() > next_fleet_check:
+                    self._send_fleet_alerts(writer.db)
+                    next_fleet_check = time.monotonic() + self.opts.fleet_check_s
                 if time.monotonic() > next_report:
                     log.info("%d stored, %d quarantined so far", self.stored, self.quarantined)
                     next_report = time.monotonic() + 60
@@ -211,6 +226,16 @@ class StoreConsumer:
     def _send_receipts(self) -> None:
         """QoS 1; paho keeps them while the connection is down and sends them on reconnect."""
         for topic, payload in self.receipts.take():
+            self.client.publish(topic, payload, qos=1)
+
+    def _send_fleet_alerts(self, db: Database) -> None:
+        try:
+            alerts = raise_new(db, self.opts.fleet, self.opts.prefix, self.opts.client_id, self.opts.sites)
+        except Exception as e:  # noqa: BLE001 - the database is down: the writer retries it, the check comes again
+            log.error("fleet check failed: %s", e)
+            return
+        for topic, payload in alerts:
+            log.warning("fleet alert on %s: %s", topic, json.loads(payload)["body"]["message"])
             self.client.publish(topic, payload, qos=1)
 
     def _reopen(self, writer: StoreWriter) -> StoreWriter:

@@ -17,10 +17,16 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from callqa_central.fleet import FleetView  # noqa: E402
 from callqa_central.queries import Report, trend_period  # noqa: E402
 from callqa_central.render import (  # noqa: E402
-    MISSING_HEADER, MISSING_NOTE, MISSING_TITLE, NONE_MISSING, NONE_REFUSED, REFUSED_HEADER, REFUSED_NOTE,
-    REFUSED_TITLE, SUMMARY_HEADER, heading, missing_cells, pct, refused_cells, result, summary_cells,
+    COVERAGE_HEADER, COVERAGE_NOTE, COVERAGE_TITLE, FLEET_HEADER, FLEET_NOTE, FLEET_TITLE, MISSING_HEADER,
+    MISSING_NOTE, MISSING_TITLE, NO_COVERAGE, NONE_MISSING, NONE_REFUSED, REFUSED_HEADER, REFUSED_NOTE, REFUSED_TITLE,
+    SUMMARY_HEADER, coverage_cells, fleet_cells, fleet_summary, heading, missing_cells, pct, refused_cells, result,
+    summary_cells,
+)
+from callqa_central.render_fleet import (  # noqa: E402
+    BOXES_HEADER, box_cells, box_class, fleet_heading, fleet_note, line_rows, lines_header,
 )
 
 MAX_TREND_LINES = 8
@@ -99,8 +105,9 @@ body{font-family:"DejaVu Sans","WenQuanYi Micro Hei","Noto Sans CJK SC",sans-ser
 h1{font-size:20px} h2{font-size:16px;margin-top:28px}
 table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ccc;padding:3px 8px}
 th{background:#f0f0f0} td.n{text-align:right} tr.below td{background:#fde2e0} tr.total td{font-weight:bold}
+tr.offline td{background:#f5b7b1;font-weight:bold} tr.silent td{background:#fde2e0} tr.losing td{background:#fcf3cf}
 .kpi{display:inline-block;margin:0 28px 12px 0} .kpi b{display:block;font-size:26px}
-.note{color:#666;font-size:12px}
+.note{color:#666;font-size:12px} .away{color:#b03a2e;font-weight:bold;font-size:15px}
 """
 
 
@@ -117,10 +124,31 @@ def _table(header: list[str], rows: list[tuple[list[str], str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _page(title: str, parts: list[str]) -> str:
+    return ("<!DOCTYPE html><html lang='zh'><head><meta charset='utf-8'>"
+            f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>" + "\n".join(parts) + "</body></html>")
+
+
+def boxes_html(view: FleetView) -> str:
+    """The boxes view as one page: counts first, then every box (offline, silent, losing first), then lines."""
+    parts = [f"<h1>{escape(fleet_heading(view))}</h1>",
+             f"<div class='kpi'>offline<b id='offline'>{len(view.offline)}</b></div>",
+             f"<div class='kpi'>silent<b id='silent'>{len(view.silent)}</b></div>",
+             f"<div class='kpi'>losing messages<b id='losing'>{len(view.losing)}</b></div>",
+             f"<div class='kpi'>boxes<b id='boxes'>{len(view.boxes)}</b></div>",
+             "<h2>Every box: offline, silent and losing first</h2>",
+             _table(BOXES_HEADER, [(box_cells(view, b), box_class(b)) for b in view.boxes]),
+             f"<p class='note'>{escape(fleet_note(view))}</p>",
+             "<h2>Calls scored per line and hour</h2>", _table(lines_header(view), line_rows(view))]
+    return _page(fleet_heading(view), parts)
+
+
 def to_html(report: Report) -> str:
     _use_cjk_font()
     total = report.total
+    away = fleet_cells(report)
     parts = [f"<h1>{escape(heading(report))}</h1>",
+             f"<p id='fleet-summary' class='{'away' if away else 'note'}'>{escape(fleet_summary(report))}</p>",
              f"<div class='kpi'>calls scored<b id='calls'>{total.now.calls}</b></div>",
              f"<div class='kpi'>pass rate 合格率<b id='pass-rate'>{pct(total.now.pass_rate)}</b></div>",
              f"<div class='kpi'>previous {escape(report.previous.label)}<b>{pct(total.before.pass_rate)}</b></div>",
@@ -150,12 +178,12 @@ def to_html(report: Report) -> str:
             [([f"{c.start:%H:%M:%S}", c.site, c.group, f"{c.box}/{c.line}", f"{c.score:g}/{c.max_score:g}",
                result(c.passed, c.fatal), ", ".join(c.failed_items), ", ".join(c.alerts)],
               "" if c.passed else "below") for c in report.calls]))
-    for title, header, cells, note, none in (
-            (REFUSED_TITLE, REFUSED_HEADER, refused_cells(report), REFUSED_NOTE, NONE_REFUSED),
-            (MISSING_TITLE, MISSING_HEADER, missing_cells(report), MISSING_NOTE, NONE_MISSING)):
+    for title, header, cells, note, none, cls in (
+            (FLEET_TITLE, FLEET_HEADER, away, FLEET_NOTE, fleet_summary(report), "below"),
+            (COVERAGE_TITLE, COVERAGE_HEADER, coverage_cells(report), COVERAGE_NOTE, NO_COVERAGE, ""),
+            (REFUSED_TITLE, REFUSED_HEADER, refused_cells(report), REFUSED_NOTE, NONE_REFUSED, "below"),
+            (MISSING_TITLE, MISSING_HEADER, missing_cells(report), MISSING_NOTE, NONE_MISSING, "below")):
         parts.append(f"<h2>{escape(title)}</h2>")
-        parts.append(f"{_table(header, [(row, 'below') for row in cells])}<p class='note'>{escape(note)}</p>"
+        parts.append(f"{_table(header, [(row, cls) for row in cells])}<p class='note'>{escape(note)}</p>"
                      if cells else f"<p>{escape(none)}</p>")
-    return ("<!DOCTYPE html><html lang='zh'><head><meta charset='utf-8'>"
-            f"<title>{escape(heading(report))}</title><style>{STYLE}</style></head><body>"
-            + "\n".join(parts) + "</body></html>")
+    return _page(heading(report), parts)

@@ -19,27 +19,16 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
+from callqa_central.coverage import PeriodFleet, period_fleet
 from callqa_central.db import Database
+from callqa_central.fleet import DEFAULT_WORKING_HOURS, FleetRules, WorkingHours
 from callqa_central.periods import Period
+from callqa_central.scope import Scope
 
 DEFAULT_THRESHOLD = 0.80
 DEFAULT_MISSING_AFTER_S = 600.0  # a hole in a box's count older than this is reported
 DEFAULT_MAJOR_POINTS = 10.0
 TOP_ITEMS = 10
-
-
-@dataclass(frozen=True)
-class Scope:
-    site: str | None = None
-    group: str | None = None
-
-    def where(self, first: str, end: str) -> tuple[str, list]:
-        sql, params = "start_utc >= ? AND start_utc < ?", [first, end]
-        for column, value in (("site", self.site), ("grp", self.group)):
-            if value is not None:
-                sql += f" AND {column} = ?"
-                params.append(value)
-        return sql, params
 
 
 @dataclass(frozen=True)
@@ -157,6 +146,7 @@ class Report:
     calls: list[CallRow] = field(default_factory=list)  # daily detail only
     refused: list[RefusedRow] = field(default_factory=list)
     missing: list[MissingRow] = field(default_factory=list)
+    fleet: PeriodFleet | None = None  # boxes offline and lines silent in the period, coverage
 
     @property
     def total(self) -> GroupRow:
@@ -205,8 +195,11 @@ def trend_period(period: Period) -> Period:
 
 def build_report(db: Database, period: Period, scope: Scope = Scope(), threshold: float = DEFAULT_THRESHOLD,
                  major_points: float = DEFAULT_MAJOR_POINTS, missing_after_s: float = DEFAULT_MISSING_AFTER_S,
-                 at: datetime | None = None) -> Report:
-    """The report for `period`, as it stands `at` (default now: what counts as never received)."""
+                 rules: FleetRules | None = None, at: datetime | None = None) -> Report:
+    """The report for `period`, as it stands `at` (default now: what counts as never received, what
+    is still offline). `rules`: working hours and the silence rule (default 08:00-20:00, 2 h)."""
+    at = at or datetime.now(timezone.utc)
+    rules = rules or FleetRules(WorkingHours.parse(DEFAULT_WORKING_HOURS, period.tz))
     previous = period.previous()
     now = _tallies(db, scope, *period.utc_range(), major_points, ("site", "grp"))
     before = _tallies(db, scope, *previous.utc_range(), major_points, ("site", "grp"))
@@ -230,9 +223,10 @@ def build_report(db: Database, period: Period, scope: Scope = Scope(), threshold
         for (s, g), tally in sorted(_tallies(db, scope, start, end, major_points, ("site", "grp")).items()):
             trend.append(DayPoint(day, s, g, tally))
     calls = _call_rows(db, scope, period) if period.kind == "daily" else []
-    open_before = (at or datetime.now(timezone.utc)) - timedelta(seconds=missing_after_s)
+    open_before = at - timedelta(seconds=missing_after_s)
     return Report(period, previous, scope, threshold, major_points, groups, lines_below, top_items, trend, calls,
-                  _refused_rows(db, scope, period), _missing_rows(db, scope, period, open_before))
+                  _refused_rows(db, scope, period), _missing_rows(db, scope, period, open_before),
+                  period_fleet(db, scope, period, rules, at))
 
 
 def _like_segment(value: str) -> str:
@@ -264,11 +258,7 @@ def _missing_rows(db: Database, scope: Scope, period: Period, open_before: datet
     (a box sends an unreceipted message again within minutes, so an older hole is a loss).
     Only holes between two numbers that arrived count: what came before the store's first
     message, or after a box's last, cannot be told from never sent."""
-    where, params = [], []
-    for column, value in (("site", scope.site), ("grp", scope.group)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
+    where, params = scope.match()
     start, end = period.utc_range()
     rows = db.rows(
         "SELECT site, grp, box, before_n, n, received_utc FROM (SELECT site, grp, box, n, received_utc,"

@@ -59,6 +59,7 @@ SUMMARY_HEADER = ["Site", "Group", "Calls (Δ)", "Pass rate 合格率", "Δ pass
 
 def print_table(report: Report, console: Console) -> None:
     console.print(f"[bold]{heading(report)}[/bold]")
+    console.print(fleet_summary(report), style="bold red" if fleet_cells(report) else None)
     summary = Table(title="Pass rate per site and seat group (change against the previous period)")
     for h in SUMMARY_HEADER:
         summary.add_column(h, justify="left" if h in ("Site", "Group") else "right")
@@ -97,22 +98,70 @@ def print_table(report: Report, console: Console) -> None:
                           style=None if c.passed else "red")
         console.print(calls)
 
+    _not_counted(console, FLEET_TITLE, FLEET_HEADER, fleet_cells(report), FLEET_NOTE, fleet_summary(report))
+    _not_counted(console, COVERAGE_TITLE, COVERAGE_HEADER, coverage_cells(report), COVERAGE_NOTE, NO_COVERAGE)
     _not_counted(console, REFUSED_TITLE, REFUSED_HEADER, refused_cells(report), REFUSED_NOTE, NONE_REFUSED)
     _not_counted(console, MISSING_TITLE, MISSING_HEADER, missing_cells(report), MISSING_NOTE, NONE_MISSING)
 
 
 def _not_counted(console: Console, title: str, header: list[str], cells: list[list[str]], note: str, none: str) -> None:
-    """A table of messages the counts above leave out (refused, never arrived), in red, with its note."""
+    """A table of what the counts above leave out (boxes away, refused or lost messages), in red, with its note."""
     if not cells:
         console.print(none)
         return
     table = Table(title=title)
     for h in header:
-        table.add_column(h, justify="right" if h in ("Messages", "Missing") else "left", overflow="fold")
+        table.add_column(h, justify="right" if h in NUMBER_COLUMNS else "left", overflow="fold")
     for row in cells:
         table.add_row(*row, style="red")
     console.print(table)
     console.print(note)
+
+
+NUMBER_COLUMNS = ("Messages", "Missing", "Working hours", "Calls scored", "Expected", "Coverage")
+
+FLEET_TITLE = "Boxes offline and lines silent during the period 离线/静默"
+FLEET_HEADER = ["Box", "What", "From", "To", "Working hours"]
+FLEET_NOTE = ("Offline: from the box's last will or clean stop to its next connection. Silent: whole working hours "
+              "in a row in which a line of an online box scored no call. Calls on them were not scored: they are "
+              "missing from every count above.")
+COVERAGE_TITLE = "Coverage: calls scored against calls taken (CTI) or against each box's usual level 覆盖率"
+COVERAGE_HEADER = ["Site", "Group", "Box", "Calls scored", "Expected", "Coverage", "Against"]
+COVERAGE_NOTE = ("Against CTI: the calls the site's CTI says its seat group took in the period (callqa-central cti). "
+                 "Against usual: for each hour of the period, the median of the box's calls in the same hour of the "
+                 "4 weeks before, summed; well under 100 % means calls went unscored.")
+NO_COVERAGE = "No coverage figures: no CTI counts imported and no box with calls in the 4 weeks before."
+
+
+def fleet_summary(report: Report) -> str:
+    """One plain sentence: were all boxes there, so that the pass rate covers all calls?"""
+    f, label = report.fleet, report.period.label
+    if f is None or not f.known_boxes:
+        return (f"No box status has reached the store: it cannot tell which boxes were offline or silent during "
+                f"{label}.")
+    if not f.offline and not f.silent:
+        return f"Every box was online and every line scored calls in working hours during {label}."
+    boxes = len({s.name for s in f.offline})
+    lines = len({s.name for s in f.silent})
+    return (f"During {label}, {boxes} box{'es were' if boxes != 1 else ' was'} offline and {lines} "
+            f"line{'s were' if lines != 1 else ' was'} silent in working hours: their calls were not scored, so the "
+            "figures here come from fewer calls than were taken.")
+
+
+def fleet_cells(report: Report) -> list[list[str]]:
+    f = report.fleet
+    if f is None:
+        return []
+    return [[s.name, ("offline" if s.line is None else "silent") + (" (still)" if s.ongoing else ""),
+             f"{s.first:%m-%d %H:%M}", f"{s.last:%m-%d %H:%M}", f"{s.working_h:.1f}"]
+            for s in sorted(f.offline + f.silent, key=lambda s: (s.first, s.name))]
+
+
+def coverage_cells(report: Report) -> list[list[str]]:
+    if report.fleet is None:
+        return []
+    return [[r.site, r.group, r.box or "(seat group)", str(r.scored), "–" if r.expected is None else f"{r.expected:g}",
+             pct(r.ratio), "usual" if r.box else "CTI"] for r in report.fleet.coverage]
 
 
 NONE_REFUSED = "No messages refused by the store."

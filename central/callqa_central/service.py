@@ -12,6 +12,9 @@ import threading
 from callqa_central.errors import ConfigError
 from callqa_central.consumer import ConsumerOptions, StoreConsumer, broker_address
 from callqa_central.db import open_database
+from callqa_central.fleet import (DEFAULT_OFFLINE_AFTER_MIN, DEFAULT_SILENT_AFTER_H, DEFAULT_WORKING_HOURS, FleetRules,
+                                  WorkingHours)
+from callqa_central.periods import zone
 
 DEFAULT_DB = "sqlite:///var/lib/callqa/store.sqlite"
 _TOPIC_SAFE = re.compile(r"^[^/+#\s]+$")
@@ -31,6 +34,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="how long the broker keeps this store's queue while it is away (s, default 7 days)")
     p.add_argument("--batch", type=int, default=500,
                    help="most messages per database transaction; also the broker's send-ahead window")
+    add_fleet_arguments(p)
+    p.add_argument("--offline-after", type=float, default=DEFAULT_OFFLINE_AFTER_MIN, metavar="MIN",
+                   help="a box offline this long in working hours raises a fleet alert "
+                        f"(default {DEFAULT_OFFLINE_AFTER_MIN:g}: a restart is not an alert)")
+    p.add_argument("--fleet-check", type=float, default=30.0, metavar="S",
+                   help="how often to look for boxes offline and lines silent (s, default 30)")
+    p.add_argument("--no-fleet-alerts", action="store_true",
+                   help="do not publish fleet alerts on <prefix>/<site>/fleet/alert")
+
+
+def add_fleet_arguments(p: argparse.ArgumentParser) -> None:
+    """The silence rule's settings, shared by the store (fleet alerts) and the reports."""
+    p.add_argument("--tz", help="the centre's time zone, e.g. Asia/Shanghai (default this machine's)")
+    p.add_argument("--working-hours", default=DEFAULT_WORKING_HOURS, metavar="HH:MM-HH:MM",
+                   help=f"the centre's working hours, every day, in --tz (default {DEFAULT_WORKING_HOURS})")
+    p.add_argument("--silent-after", type=float, default=DEFAULT_SILENT_AFTER_H, metavar="H",
+                   help="a line that scored no call for H working hours is silent "
+                        f"(default {DEFAULT_SILENT_AFTER_H:g})")
+
+
+def fleet_rules(args: argparse.Namespace, offline_after_min: float = DEFAULT_OFFLINE_AFTER_MIN) -> FleetRules:
+    if args.silent_after <= 0:
+        raise ConfigError(f"--silent-after {args.silent_after:g}: must be a number of hours above 0")
+    return FleetRules(WorkingHours.parse(args.working_hours, zone(args.tz)), args.silent_after,
+                      60 * offline_after_min)
 
 
 def options_from_args(args: argparse.Namespace) -> ConsumerOptions:
@@ -49,6 +77,8 @@ def options_from_args(args: argparse.Namespace) -> ConsumerOptions:
         prefix=args.prefix.rstrip("/"),
         session_expiry_s=args.session_expiry,
         receive_maximum=args.batch,
+        fleet=None if args.no_fleet_alerts else fleet_rules(args, args.offline_after),
+        fleet_check_s=args.fleet_check,
     )
 
 

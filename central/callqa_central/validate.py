@@ -1,6 +1,7 @@
 """Check one MQTT message against the contract and accept it for the database, or say why not.
 
-Every payload is the contract's envelope (callqa_contract/schemas/msg.v1.json) whose `body`
+Scores and alerts are stored and receipted; statuses update the store's view of each box
+(statuses.py). Every payload is the contract's envelope (callqa_contract/schemas/msg.v1.json) whose `body`
 is validated by the JSON Schema of its kind. On top of the contract's validators this store
 keeps its own policy: versions are checked first (a newer box's message is "unknown version",
 not a list of schema errors), a reason names the first schema error and counts the rest, and
@@ -22,7 +23,8 @@ from callqa_contract.registry import body_validator, envelope_validator, schema_
 from callqa_contract.topics import TopicInfo, below_prefix, parse
 
 CALLSCORE_SCHEMA = "callqa.callscore/1"
-STORED_KINDS = ("score", "alert")
+STORED_KINDS = ("score", "alert")  # split between store processes (shared subscription) and receipted
+STATUS_KIND = "status"  # retained: every store process reads every box's, not receipted
 
 
 @dataclass(frozen=True)
@@ -65,12 +67,12 @@ def _first_error(errors: list[str], what: str) -> str | None:
 
 
 def _stored_topic(topic: str, prefix: str) -> TopicInfo | str:
-    """What a score or alert topic says, or why the store does not take messages on it."""
+    """What a score, alert or status topic says, or why the store does not take messages on it."""
     if below_prefix(prefix, topic) is None:
         return f"topic '{topic}' is outside prefix '{prefix}'"
     info = parse(prefix, topic)
-    if info is None or info.kind not in STORED_KINDS:
-        return f"topic '{topic}' is not <prefix>/<site>/<group>/<box>/score|alert/<line>"
+    if info is None or info.kind not in (*STORED_KINDS, STATUS_KIND):
+        return f"topic '{topic}' is not <prefix>/<site>/<group>/<box>/score|alert/<line> or .../<box>/status"
     return info
 
 
@@ -78,7 +80,8 @@ def check_message(topic: str, payload: bytes, prefix: str) -> Accepted | Rejecte
     info = _stored_topic(topic, prefix)
     if isinstance(info, str):
         return Rejected(info)
-    sender = (info.site, info.group, info.box)
+    # A refused status is kept in quarantine like the rest but names no sender: statuses are not receipted.
+    sender = (info.site, info.group, info.box) if info.kind in STORED_KINDS else None
     try:
         doc = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as e:
@@ -116,12 +119,16 @@ def _check_envelope(doc: dict[str, Any], info: TopicInfo) -> Accepted | str:
         utc_text(env.created)
         if info.kind == "score":
             utc_text(body["start"]), utc_text(body["end"])
+        if info.kind == STATUS_KIND and "session" in body:
+            utc_text(body["session"]["started"]), utc_text(body["session"]["connected"])
     except ValueError as e:
         return f"bad timestamp: {e}"
     return Accepted(env, info)
 
 
-def _consistency(kind: str, body: dict[str, Any], who: dict[str, str], line: str) -> str | None:
+def _consistency(kind: str, body: dict[str, Any], who: dict[str, str], line: str | None) -> str | None:
+    if kind == STATUS_KIND:
+        return None
     if body["line"] != line:
         return f"{kind} body line '{body['line']}' differs from the topic's line '{line}'"
     if kind != "score":

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from callqa_central.db import Database
-from callqa_central.validate import Accepted, Rejected, check_message, utc_text
+from callqa_central.statuses import INSERT_BOX_STATUS, UPSERT_BOX, status_rows
+from callqa_central.validate import STATUS_KIND, Accepted, Rejected, check_message, utc_text
 
 log = logging.getLogger("callqa.store")
 
@@ -114,6 +115,8 @@ def alert_row(msg: Accepted, received_utc: str) -> tuple:
 
 def committed(result: Accepted | Rejected) -> Committed | None:
     if isinstance(result, Accepted):
+        if result.topic.kind == STATUS_KIND:
+            return None  # retained state, not an outbox message: nothing for the box to delete
         return Committed(result.topic.site, result.topic.group, result.topic.box, result.envelope.msg_id)
     if result.sender and result.msg_id:
         return Committed(*result.sender, result.msg_id)
@@ -163,7 +166,7 @@ class StoreWriter:
         return BatchResult(len(checked) - rejected, rejected, _committed(checked))
 
     def _write(self, checked: list[tuple[Received, Accepted | Rejected]]) -> None:
-        calls, failed, alerts, quarantined = [], [], [], []
+        calls, failed, alerts, quarantined, history, boxes = [], [], [], [], [], []
         sequence = [row for msg, result in checked if (row := sequence_row(result, msg.received_utc))]
         for msg, result in checked:
             if isinstance(result, Rejected):
@@ -172,10 +175,17 @@ class StoreWriter:
                 call, items = score_rows(result, msg.received_utc)
                 calls.append(call)
                 failed.extend(items)
+            elif result.topic.kind == STATUS_KIND:
+                status, box = status_rows(result, msg.received_utc)
+                history.append(status)
+                boxes.append(box)
             else:
                 alerts.append(alert_row(result, msg.received_utc))
+        # Every store process writes every status: box rows in one order, so two batches never deadlock.
+        boxes.sort(key=lambda row: row[:3])
         for sql, rows in ((INSERT_CALL, calls), (INSERT_FAILED_ITEM, failed), (INSERT_ALERT, alerts),
-                          (INSERT_QUARANTINE, quarantined), (INSERT_SEQUENCE, sequence)):
+                          (INSERT_QUARANTINE, quarantined), (INSERT_SEQUENCE, sequence),
+                          (INSERT_BOX_STATUS, history), (UPSERT_BOX, boxes)):
             if rows:
                 self.db.executemany(sql, rows)
 

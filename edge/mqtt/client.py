@@ -150,8 +150,7 @@ class BoxClient:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
-        self.client.will_set(self.topics.status, self._envelope("status", self._status.offline()).to_json(),
-                             qos=1, retain=True)
+        self._set_will()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -244,6 +243,12 @@ class BoxClient:
 
     def dropped(self) -> int:
         return self._queue.dropped()
+
+    def _set_will(self) -> None:
+        """A fresh last will (offline, with the coming connection's session) for the next CONNECT:
+        paho sends the will stored here with every connect and reconnect."""
+        self.client.will_set(self.topics.status, self._envelope("status", self._status.connect()).to_json(),
+                             qos=1, retain=True)
 
     def _envelope(self, kind: str, body: dict[str, Any]) -> Envelope:
         return Envelope.new(kind, self.box, body)
@@ -352,6 +357,7 @@ class BoxClient:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was = self._connected.is_set()
         self._connected.clear()
+        self._set_will()
         if was and not self._stopping.is_set():
             log.warning("lost the broker connection (%s); unacknowledged messages stay in the outbox "
                         "and are resent on reconnect", reason_code)

@@ -1,6 +1,11 @@
 """The box's retained status (status.v1.json): its body, online or offline (the last will),
 and when it is due: on connect, every mqtt.status_interval_s, and whenever `dropped` or
-`alerts` change. Pure state, no I/O: the client publishes it."""
+`alerts` change. Pure state, no I/O: the client publishes it.
+
+Every body carries the box's `session`: when this process started and when it set the last
+will for its current connection (`connect()`, just before each connect). Central QA orders a
+box's statuses by that session first, so the will, although created before the online statuses
+of its connection, still wins over them, and a newer connection wins over an older one."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge import __version__
+from callqa_contract.messages import utc_now_iso
 from edge.config import OutboxConfig
 from edge.mqtt.outbox import Receipts
 
@@ -34,6 +40,12 @@ class StatusReport:
         self._started = started
         self._last_key: tuple | None = None
         self._next_at = 0.0
+        self._session = {"started": utc_now_iso(), "connected": utc_now_iso()}
+
+    def connect(self) -> dict[str, Any]:
+        """A new connection is about to be made: its session, and the offline body to set as its last will."""
+        self._session = {**self._session, "connected": utc_now_iso()}
+        return self.offline()
 
     def alerts(self, health: DeliveryHealth) -> list[str]:
         """Problems in plain words, for site IT."""
@@ -53,12 +65,14 @@ class StatusReport:
         return alerts
 
     def offline(self) -> dict[str, Any]:
-        return {"state": "offline", "version": __version__, "lines": self.lines, "model": self.model}
+        return {"state": "offline", "version": __version__, "lines": self.lines, "model": self.model,
+                "session": self._session}
 
     def online(self, health: DeliveryHealth, outbox_depth: int) -> dict[str, Any]:
         """`outbox_depth`: scores and alerts not yet acknowledged."""
         return {"state": "online", "version": __version__, "lines": self.lines, "model": self.model,
-                "uptime_s": round(time.monotonic() - self._started, 1), "outbox_depth": outbox_depth,
+                "session": self._session, "uptime_s": round(time.monotonic() - self._started, 1),
+                "outbox_depth": outbox_depth,
                 "dropped": health.dropped, "undurable": health.undurable, "refused": health.refused,
                 **self._receipts(health.receipts), "alerts": self.alerts(health)}
 

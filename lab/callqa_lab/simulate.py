@@ -117,7 +117,23 @@ def alert_message(alert: dict[str, Any], site: str, group: str, box: str, prefix
     return Topics(prefix, site, group, box).alert(alert["line"]), json.dumps(env).encode()
 
 
-def publish_all(broker_url: str, messages: list[tuple[str, bytes]], client_id: str, timeout_s: float = 60) -> None:
+def status_message(site: str, group: str, box: str, state: str, created: datetime,
+                   session: tuple[datetime, datetime] | None, lines: tuple[str, ...] = ("l1", "l2"),
+                   prefix: str = "callqa/v1", **counters: Any) -> tuple[str, bytes]:
+    """(topic, payload) of a box's status: `session` = (started, connected), None for a box older
+    than the field; an online status has the health counters (zero unless given) and alerts."""
+    body: dict[str, Any] = {"state": state, "version": "0.9.0", "lines": list(lines), "model": None}
+    if session:
+        body["session"] = {"started": iso(session[0]), "connected": iso(session[1])}
+    if state == "online":
+        body |= {"uptime_s": 1.0, "outbox_depth": 0, "dropped": 0, "undurable": 0, "refused": 0, "receipted": 0,
+                 "unreceipted": 0, "oldest_unreceipted_s": None, "alerts": []} | counters
+    env = envelope("status", body, site, group, box, created=created)
+    return Topics(prefix, site, group, box).status, json.dumps(env).encode()
+
+
+def publish_all(broker_url: str, messages: list[tuple[str, bytes]], client_id: str, timeout_s: float = 60,
+                retain: bool = False) -> None:
     """Publish at QoS 1 from one box connection and return once the broker has acknowledged all."""
     address = parse_broker_url(broker_url)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
@@ -126,7 +142,7 @@ def publish_all(broker_url: str, messages: list[tuple[str, bytes]], client_id: s
     client.connect(address.host, address.port)
     client.loop_start()
     try:
-        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+        infos = [client.publish(topic, payload, qos=1, retain=retain) for topic, payload in messages]
         for info in infos:
             info.wait_for_publish(timeout_s)
             if not info.is_published():

@@ -13,9 +13,10 @@ from callqa_lab.testbroker import terminate
 
 
 class StoreProcess:
-    def __init__(self, broker_url: str, db_url: str, client_id: str, log_dir: Path, sites=("s1",), batch: int = 100):
+    def __init__(self, broker_url: str, db_url: str, client_id: str, log_dir: Path, sites=("s1",), batch: int = 100,
+                 extra: tuple[str, ...] | list[str] = ()):
         self.cmd = [sys.executable, "-m", "callqa_central", "store", "--broker", broker_url, "--db", db_url,
-                    "--client-id", client_id, "--batch", str(batch)]
+                    "--client-id", client_id, "--batch", str(batch), *extra]
         for site in sites:
             self.cmd += ["--site", site]
         self.log_path = Path(log_dir) / f"store-{client_id}.log"
