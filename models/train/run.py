@@ -4,7 +4,8 @@
 
 Stages (all seeded, each can be rerun alone with --stages): corpus → synth → train → export
 → quantize → tflite → calibrate. `--real-manifest TSV` adds a site's own recordings (columns
-`file`, `transcript`) to the training set. `--scale local` (default) fits this project's
+`file`, `transcript`) to the training set; where its `source_repo`/`speaker_note` columns show one
+speaker with most of the clips (shared/data/real_zh_train), that speaker is capped (models/train/mix.py). `--scale local` (default) fits this project's
 2-core machine (80 minutes from scratch, measured); `--scale large` is what a 16-core GPU machine can do in ten
 minutes.
 """
