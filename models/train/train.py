@@ -93,7 +93,7 @@ def train(data: Augmented, n_outputs: int, settings: TrainSettings, device: str)
     log: dict = {"epochs_done": 0, "clips_seen": 0, "loss": [], "stopped_early": False}
     step = 0
     for epoch in range(settings.epochs):
-        data.epoch = epoch
+        data.set_epoch(epoch)
         loader = DataLoader(data, batch_size=settings.batch, shuffle=True, collate_fn=_collate,
                             num_workers=settings.workers, generator=torch.Generator().manual_seed(settings.seed + epoch),
                             persistent_workers=False, prefetch_factor=4 if settings.workers else None)
