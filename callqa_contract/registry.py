@@ -1,5 +1,5 @@
-"""The contract's JSON Schemas, loaded once from this package (never the network), and a
-validator for the envelope and for each kind's body.
+"""The contract's JSON Schemas, loaded once from this package (never the network), and the
+validator for a whole message: the envelope, and its body by its kind's schema.
 
 Schemas refer to each other by relative URI (the envelope to each kind's body, a CallScore to
 the alert body); the registry resolves every one of them from the package's own files.
@@ -40,27 +40,18 @@ def _registry() -> Registry:
     return Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
 
 
-@lru_cache(maxsize=None)
-def _validator(name: str, formats: bool) -> Draft202012Validator:
-    return Draft202012Validator(load_schema(name), registry=_registry(),
-                                format_checker=FormatChecker() if formats else None)
-
-
+@lru_cache(maxsize=2)
 def envelope_validator(formats: bool = True) -> Draft202012Validator:
     """The whole message: envelope fields, and the body by its kind's schema. `formats=False`
     leaves `format` (date-time) to the caller, who then checks times its own way."""
-    return _validator(ENVELOPE_SCHEMA_FILE, formats)
+    return Draft202012Validator(load_schema(ENVELOPE_SCHEMA_FILE), registry=_registry(),
+                                format_checker=FormatChecker() if formats else None)
 
 
 def check_kind(kind: str) -> str:
     if kind not in BODY_SCHEMA_FILES:
         raise ValueError(f"unknown message kind {kind!r}; known: {', '.join(KINDS)}")
     return kind
-
-
-def body_validator(kind: str, formats: bool = True) -> Draft202012Validator:
-    """One kind's body on its own."""
-    return _validator(BODY_SCHEMA_FILES[check_kind(kind)], formats)
 
 
 def schema_errors(validator: Draft202012Validator, doc: Any) -> list[str]:

@@ -111,7 +111,7 @@ class CallRow:
 class RefusedRow:
     """Messages the store quarantined in the period (by when they arrived), one row per kind of reason."""
 
-    reason: str  # the reason up to its first ': ' ("payload is not JSON", "score body invalid", …)
+    reason: str  # the reason up to its first ': ' ("payload is not JSON", "envelope invalid", …)
     count: int
     first: datetime  # in the report's zone
     last: datetime
