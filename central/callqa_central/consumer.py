@@ -43,6 +43,7 @@ from callqa_central.errors import ConfigError
 from callqa_central.db import Database, redact
 from callqa_central.fleet import FleetRules
 from callqa_central.fleet_alerts import raise_new
+from callqa_central.periods import utc_key
 from callqa_central.validate import STATUS_KIND, STORED_KINDS
 from callqa_central.receipts import ReceiptBatcher
 from callqa_central.writer import BatchResult, Received, StoreWriter
@@ -146,7 +147,7 @@ class StoreConsumer:
             log.warning("disconnected from broker (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage):
-        received = Received(msg.topic, msg.payload, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        received = Received(msg.topic, msg.payload, utc_key(datetime.now(timezone.utc)))
         self.inbox.put(_Pending(self.connection, msg.mid, msg.qos, received))
 
     # --- writer thread --------------------------------------------------------------

@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta, timezone
 from callqa_central.coverage import PeriodFleet, period_fleet
 from callqa_central.db import Database
 from callqa_central.fleet import DEFAULT_WORKING_HOURS, FleetRules, WorkingHours
-from callqa_central.periods import Period
+from callqa_central.periods import Period, utc_key
 from callqa_central.scope import Scope
 
 DEFAULT_THRESHOLD = 0.80
@@ -266,7 +266,7 @@ def _missing_rows(db: Database, scope: Scope, period: Period, open_before: datet
         + (f" WHERE {' AND '.join(where)}" if where else "") + ") AS counted"
         " WHERE n - before_n > 1 AND received_utc >= ? AND received_utc < ? AND received_utc < ?"
         " ORDER BY site, grp, box, received_utc, n",
-        [*params, start, end, open_before.strftime("%Y-%m-%dT%H:%M:%S.%fZ")])
+        [*params, start, end, utc_key(open_before)])
     boxes: dict[tuple[str, str, str], list[tuple[int, int, str]]] = {}
     for site, grp, box, before_n, n, received in rows:
         boxes.setdefault((site, grp, box), []).append((int(before_n) + 1, int(n) - 1, received))

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from callqa_contract.messages import ENVELOPE_SCHEMA, Envelope
 from callqa_contract.registry import envelope_validator, schema_errors
 from callqa_contract.topics import TopicInfo, below_prefix, parse
+from callqa_central.periods import utc_key
 
 CALLSCORE_SCHEMA = "callqa.callscore/1"
 STORED_KINDS = ("score", "alert")  # split between store processes (shared subscription) and receipted
@@ -56,7 +57,7 @@ def utc_text(value: str) -> str:
     t = datetime.fromisoformat(value)
     if t.tzinfo is None:
         raise ValueError(f"'{value}' has no UTC offset")
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc_key(t)
 
 
 def _first_error(errors: list[str], what: str) -> str | None:
