@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
+from callqa_contract.broker import BrokerUrlError, parse_broker_url
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
@@ -134,6 +135,16 @@ class MqttConfig(_Section):
     drain_s: float = Field(180.0, ge=0)
     light_red_s: float = Field(600.0, gt=0)  # a red desk light clears by itself after this long
     light_amber_s: float = Field(300.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _broker_url(cls, v: str) -> str:
+        # Refused here, with the config's own path in the message, rather than at first connect.
+        try:
+            parse_broker_url(v)
+        except BrokerUrlError as e:
+            raise ValueError(f"{v!r}: {e}") from None
+        return v
 
     @model_validator(mode="after")
     def _credentials(self) -> "MqttConfig":

@@ -150,8 +150,12 @@ def test_config_refuses_a_password_file_without_a_username_and_a_bad_broker_url(
 
     with pytest.raises(ConfigError, match=r"box.toml: mqtt: .*password_file is set but username is not"):
         parse_config({"mqtt": {"password_file": str(tmp_path / "pw")}}, "box.toml")
+    # A bad broker URL is refused by `config check` and at start, naming the key.
+    with pytest.raises(ConfigError, match=r"box.toml: mqtt.url: .*'http://broker:1883': expected mqtt://HOST\[:PORT\]"):
+        parse_config({"mqtt": {"url": "http://broker:1883"}}, "box.toml")
+    with pytest.raises(ConfigError, match=r"box.toml: mqtt.url: .*'mqtt://broker:x': the port is not a number"):
+        parse_config({"mqtt": {"url": "mqtt://broker:x"}}, "box.toml")
+    # `callqa watch --broker URL` overrides the config's URL and is checked the same way.
     with pytest.raises(ConfigError, match=r"mqtt.url 'http://broker:1883': expected mqtt://HOST\[:PORT\]"):
-        make_paho_client(MqttConfig(url="http://broker:1883"), "box1")
-    with pytest.raises(ConfigError, match=r"mqtt.url 'mqtt://broker:x': the port is not a number"):
-        make_paho_client(MqttConfig(url="mqtt://broker:x"), "box1")
+        make_paho_client(MqttConfig(), "box1", url="http://broker:1883")
     assert parse_broker_url("mqtts://broker").port == 8883
