@@ -103,7 +103,8 @@ class KeywordTrust:
 
 def model_identity(path: Path) -> str:
     """How a trust file names the spotter model it measured: `kws.int8.onnx sha256:…`."""
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
     return f"{Path(path).name} sha256:{digest}"
 
 
