@@ -18,7 +18,8 @@ import pytest
 
 from callqa_central.coverage import period_fleet
 from callqa_central.db import open_database
-from callqa_central.fleet import FleetRules, WorkingHours, fleet_view
+from callqa_central.errors import ConfigError
+from callqa_central.fleet import FleetRules, WorkingHours, fleet_view, parse_working_days, read_closed_dates
 from callqa_central.periods import parse_period
 from callqa_central.queries import Scope
 from callqa_central.writer import Received, StoreWriter
@@ -139,6 +140,38 @@ def test_silence_counts_working_hours_only():
     assert not RULES.silent(evening, datetime(2025, 6, 2, 9, 29, tzinfo=TZ))
     assert RULES.silent(evening, datetime(2025, 6, 2, 9, 30, tzinfo=TZ))
     assert hours.back_from(datetime(2025, 6, 2, 9, 0, tzinfo=TZ), 7200) == evening - timedelta(minutes=30)
+
+
+def test_weekends_and_public_holidays_are_not_working_time(tmp_path):
+    # 2025-06-02 is a Monday; the centre works Monday to Friday and is closed on Tuesday 3 June.
+    holidays = tmp_path / "closed.txt"
+    holidays.write_text("# public holidays\n2025-06-03  Dragon Boat (example)\n", encoding="utf-8")
+    hours = WorkingHours.parse("08:00-20:00", TZ, "mon-fri", read_closed_dates(holidays))
+    friday_evening = datetime(2025, 5, 30, 19, 0, tzinfo=TZ)
+    monday = datetime(2025, 6, 2, 9, 0, tzinfo=TZ)
+    assert hours.seconds_between(friday_evening, monday) == 2 * 3600  # Friday 19-20, Monday 08-09
+    assert not hours.contains(datetime(2025, 5, 31, 12, 0, tzinfo=TZ))  # Saturday noon
+    assert not hours.contains(datetime(2025, 6, 3, 12, 0, tzinfo=TZ))  # the holiday
+    assert hours.contains(datetime(2025, 6, 4, 12, 0, tzinfo=TZ))
+    assert hours.back_from(monday, 2 * 3600) == friday_evening
+    rules = FleetRules(hours)
+    # A line quiet since Friday evening is not silent on Monday at 08:30 (1.5 working hours)...
+    assert not rules.silent(friday_evening, datetime(2025, 6, 2, 8, 30, tzinfo=TZ))
+    # ...nor through the holiday, but it is by Wednesday at 09:00.
+    assert not rules.silent(datetime(2025, 6, 2, 19, 30, tzinfo=TZ), datetime(2025, 6, 3, 23, 0, tzinfo=TZ))
+    assert rules.silent(datetime(2025, 6, 2, 19, 30, tzinfo=TZ), datetime(2025, 6, 4, 9, 30, tzinfo=TZ))
+    assert parse_working_days("sat-mon") == {5, 6, 0} and parse_working_days("mon,wed") == {0, 2}
+
+
+def test_bad_working_days_and_closed_dates_are_refused_naming_the_option_and_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"--working-days 'weekdays': use day names such as mon-fri"):
+        parse_working_days("weekdays")
+    bad = tmp_path / "closed.txt"
+    bad.write_text("2025-06-03\n2025-13-01\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"--closed-dates .*closed.txt, line 2: '2025-13-01' is not a YYYY-MM-DD date"):
+        read_closed_dates(bad)
+    with pytest.raises(ConfigError, match=r"--closed-dates .*absent.txt: No such file"):
+        read_closed_dates(tmp_path / "absent.txt")
 
 
 def test_the_daily_report_says_which_boxes_were_offline_or_silent_and_gives_coverage(db_url, tmp_path):

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from callqa_central.db import Database
@@ -22,6 +23,8 @@ from callqa_central.periods import utc_key
 from callqa_central.scope import Scope
 
 DEFAULT_WORKING_HOURS = "08:00-20:00"
+DEFAULT_WORKING_DAYS = "mon-sun"
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_SILENT_AFTER_H = 2.0
 DEFAULT_OFFLINE_AFTER_MIN = 5.0
 HOURLY_HOURS = 8  # the boxes view's calls-per-hour columns, up to now
@@ -29,27 +32,35 @@ HOURLY_HOURS = 8  # the boxes view's calls-per-hour columns, up to now
 
 @dataclass(frozen=True)
 class WorkingHours:
-    """The centre's working hours, every day, in its time zone."""
+    """The centre's working hours in its time zone, on its working days, except its closed dates
+    (public holidays): a line is not silent, nor a box missed, on a day nobody works."""
 
     start: time
     end: time
     tz: ZoneInfo
+    days: frozenset[int] = frozenset(range(7))  # date.weekday(): Monday 0
+    closed: frozenset[date] = frozenset()
 
     @classmethod
-    def parse(cls, text: str, tz: ZoneInfo) -> "WorkingHours":
+    def parse(cls, text: str, tz: ZoneInfo, days: str = DEFAULT_WORKING_DAYS,
+              closed: frozenset[date] = frozenset()) -> "WorkingHours":
         try:
             first, last = (time.fromisoformat(part.strip()) for part in text.split("-"))
         except ValueError:
             raise ConfigError(f"--working-hours {text!r}: use HH:MM-HH:MM, e.g. {DEFAULT_WORKING_HOURS}") from None
         if first >= last:
             raise ConfigError(f"--working-hours {text!r}: the start must be before the end")
-        return cls(first, last, tz)
+        return cls(first, last, tz, parse_working_days(days), closed)
 
-    def _day(self, day) -> tuple[datetime, datetime]:
-        return datetime.combine(day, self.start, self.tz), datetime.combine(day, self.end, self.tz)
+    def _day(self, day: date) -> tuple[datetime, datetime]:
+        first = datetime.combine(day, self.start, self.tz)
+        if day.weekday() not in self.days or day in self.closed:
+            return first, first
+        return first, datetime.combine(day, self.end, self.tz)
 
     def contains(self, t: datetime) -> bool:
-        return self.start <= t.astimezone(self.tz).time() < self.end
+        first, last = self._day(t.astimezone(self.tz).date())
+        return first <= t < last
 
     def seconds_between(self, a: datetime, b: datetime) -> float:
         """Working seconds in [a, b)."""
@@ -61,9 +72,10 @@ class WorkingHours:
         return total
 
     def back_from(self, t: datetime, seconds: float) -> datetime:
-        """The latest time before `t` with `seconds` of working time between it and `t`."""
+        """The latest time before `t` with `seconds` of working time between it and `t`, looking
+        back a year at most (a centre closed all year: a year back)."""
         left, day = seconds, t.astimezone(self.tz).date()
-        while True:
+        for _ in range(366):
             first, last = self._day(day)
             end = min(last, t)
             if end > first:
@@ -71,6 +83,39 @@ class WorkingHours:
                     return end - timedelta(seconds=left)
                 left -= (end - first).total_seconds()
             day -= timedelta(days=1)
+        return datetime.combine(day, self.start, self.tz)
+
+
+def parse_working_days(text: str) -> frozenset[int]:
+    """`mon-fri`, `mon-sat`, `mon,wed,fri`, `sat-mon` (wrapping): weekday numbers, Monday 0."""
+    days: set[int] = set()
+    try:
+        for part in text.lower().replace(" ", "").split(","):
+            first, _, last = part.partition("-")
+            a, b = _WEEKDAYS.index(first), _WEEKDAYS.index(last or first)
+            days.update((a + k) % 7 for k in range((b - a) % 7 + 1))
+    except ValueError:
+        raise ConfigError(f"--working-days {text!r}: use day names such as mon-fri or mon,wed,fri") from None
+    return frozenset(days)
+
+
+def read_closed_dates(path: Path) -> frozenset[date]:
+    """A file of dates the centre is closed (public holidays), one YYYY-MM-DD per line; text after
+    the date and lines starting with # are comments."""
+    closed: set[date] = set()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise ConfigError(f"--closed-dates {path}: {e.strerror}") from None
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            closed.add(date.fromisoformat(text.split()[0]))
+        except ValueError:
+            raise ConfigError(f"--closed-dates {path}, line {number}: {text!r} is not a YYYY-MM-DD date") from None
+    return frozenset(closed)
 
 
 @dataclass(frozen=True)

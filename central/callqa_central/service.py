@@ -8,12 +8,13 @@ import re
 import signal
 import socket
 import threading
+from pathlib import Path
 
 from callqa_central.errors import ConfigError
 from callqa_central.consumer import ConsumerOptions, StoreConsumer, broker_address
 from callqa_central.db import open_database
-from callqa_central.fleet import (DEFAULT_OFFLINE_AFTER_MIN, DEFAULT_SILENT_AFTER_H, DEFAULT_WORKING_HOURS, FleetRules,
-                                  WorkingHours)
+from callqa_central.fleet import (DEFAULT_OFFLINE_AFTER_MIN, DEFAULT_SILENT_AFTER_H, DEFAULT_WORKING_DAYS,
+                                  DEFAULT_WORKING_HOURS, FleetRules, WorkingHours, read_closed_dates)
 from callqa_central.periods import zone
 
 DEFAULT_DB = "sqlite:///var/lib/callqa/store.sqlite"
@@ -48,7 +49,11 @@ def add_fleet_arguments(p: argparse.ArgumentParser) -> None:
     """The silence rule's settings, shared by the store (fleet alerts) and the reports."""
     p.add_argument("--tz", help="the centre's time zone, e.g. Asia/Shanghai (default this machine's)")
     p.add_argument("--working-hours", default=DEFAULT_WORKING_HOURS, metavar="HH:MM-HH:MM",
-                   help=f"the centre's working hours, every day, in --tz (default {DEFAULT_WORKING_HOURS})")
+                   help=f"the centre's working hours in --tz (default {DEFAULT_WORKING_HOURS})")
+    p.add_argument("--working-days", default=DEFAULT_WORKING_DAYS, metavar="DAYS",
+                   help=f"the days those hours apply: mon-fri, mon-sat, mon,wed,fri (default {DEFAULT_WORKING_DAYS})")
+    p.add_argument("--closed-dates", type=Path, metavar="FILE",
+                   help="dates the centre is closed (public holidays), one YYYY-MM-DD per line")
     p.add_argument("--silent-after", type=float, default=DEFAULT_SILENT_AFTER_H, metavar="H",
                    help="a line that scored no call for H working hours is silent "
                         f"(default {DEFAULT_SILENT_AFTER_H:g})")
@@ -57,8 +62,9 @@ def add_fleet_arguments(p: argparse.ArgumentParser) -> None:
 def fleet_rules(args: argparse.Namespace, offline_after_min: float = DEFAULT_OFFLINE_AFTER_MIN) -> FleetRules:
     if args.silent_after <= 0:
         raise ConfigError(f"--silent-after {args.silent_after:g}: must be a number of hours above 0")
-    return FleetRules(WorkingHours.parse(args.working_hours, zone(args.tz)), args.silent_after,
-                      60 * offline_after_min)
+    closed = read_closed_dates(args.closed_dates) if args.closed_dates else frozenset()
+    hours = WorkingHours.parse(args.working_hours, zone(args.tz), args.working_days, closed)
+    return FleetRules(hours, args.silent_after, 60 * offline_after_min)
 
 
 def options_from_args(args: argparse.Namespace) -> ConsumerOptions:
