@@ -6,6 +6,8 @@ import sys
 from scipy.io import wavfile
 
 from callqa_lab.gencall import generate_call
+from edge.config import load_config
+from edge.keywords.trust import running_model, short_model
 from tests.mqtt_helpers import Collector
 
 
@@ -47,4 +49,7 @@ realtime = false
     alerts = [env["body"] for env in central.of_kind("alert")]
     assert alerts and {a["item"] for a in alerts} == {"raised_voice"}
     assert {a["call_id"] for a in alerts} == {scores[1]["call_id"]}
+    online = [env["body"] for env in central.of_kind("status") if env["body"]["state"] == "online"]
+    assert online and {s["model"] for s in online} == {short_model(running_model(load_config(cfg).keywords))}
+    assert online[0]["model"].startswith("kws.int8.onnx sha256:")
     central.close()

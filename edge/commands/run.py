@@ -39,7 +39,8 @@ def run(args) -> int:
         if cfg.mqtt.enabled:  # scores and alerts to the outbox and broker; CTI events back in
             from edge.mqtt.sink import MqttSink
 
-            mqtt = MqttSink(cfg, on_call_boundary=service.on_call_boundary, stream_clock=service.stream_time).start()
+            mqtt = MqttSink(cfg, model=_model_in_use(cfg), on_call_boundary=service.on_call_boundary,
+                            stream_clock=service.stream_time).start()
             service.sinks.insert(0, mqtt)  # first: a score printed or counted is in the outbox already
             runtime.metrics.watch_outbox(mqtt.client.pending, mqtt.client.dropped)
         bridge = None
@@ -65,6 +66,16 @@ def run(args) -> int:
             if mqtt is not None:
                 _close_mqtt(mqtt, cfg.mqtt, service.stop_event if ended else None)
     return 1 if service.failures else 0
+
+
+def _model_in_use(cfg) -> str | None:
+    """The status's `model`: the spotter file the lines run and the start of its digest, so that
+    central QA sees which model a box scored with (a site's adapted model differs from the shipped one)."""
+    if not cfg.keywords.enabled:
+        return None
+    from edge.keywords.trust import running_model, short_model
+
+    return short_model(running_model(cfg.keywords))
 
 
 def _close_mqtt(mqtt: MqttSink, mcfg: MqttConfig, drain: threading.Event | None) -> None:
