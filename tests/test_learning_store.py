@@ -63,3 +63,23 @@ def test_segments_are_deleted_after_use_and_after_keep_days(tmp_path: Path):
     assert store.expire(now=12.1 * day) == 1  # only the one kept more than 2 days ago
     assert not old.exists() and fresh.exists()
     assert store.purge() == 1 and store.segments() == []
+
+
+def test_a_line_with_learning_on_keeps_each_speech_segment_vad_passed(tmp_path: Path):
+    from edge.line import LineSources, line_pipeline
+    from edge.learning.tap import SpeechTap
+    from edge.scoring.rubric import load_rubric
+
+    cfg = parse_config({"box": {"state_dir": str(tmp_path)}, "learning": {"enabled": True},
+                        "keywords": {"enabled": False}})
+    store = SegmentStore.from_config(cfg)
+    wav = Path(__file__).resolve().parents[1] / "edge" / "bench" / "bench-call.wav"
+    source, _ = LineSources.of(cfg).wav(wav, "desk1")
+    pipeline = line_pipeline("desk1", cfg, load_rubric(None), [], speech_tap=SpeechTap(store, "desk1", cfg.audio.sample_rate))
+    calls = []
+    for item in source:
+        calls += pipeline.feed(item)
+    speech = [b - a for call in calls for segs in call.segments.values() for a, b in segs]
+    kept = store.segments()
+    assert speech and len(kept) >= len(speech)  # every segment, also those outside the scored call
+    assert sum(s.seconds for s in kept) == pytest.approx(sum(speech), rel=0.1, abs=1.0)
