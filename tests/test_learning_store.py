@@ -83,3 +83,23 @@ def test_a_line_with_learning_on_keeps_each_speech_segment_vad_passed(tmp_path: 
     kept = store.segments()
     assert speech and len(kept) >= len(speech)  # every segment, also those outside the scored call
     assert sum(s.seconds for s in kept) == pytest.approx(sum(speech), rel=0.1, abs=1.0)
+
+
+def test_learn_status_says_loudly_that_it_is_on_and_purge_deletes_everything(tmp_path: Path):
+    import subprocess
+    import sys
+
+    cfg_path = tmp_path / "box.toml"
+    cfg_path.write_text(f'[box]\nstate_dir = "{tmp_path}"\n[learning]\nenabled = true\n')
+    store = SegmentStore.from_config(parse_config({"box": {"state_dir": str(tmp_path)}}))
+    store.keep("l1", _speech(2.0))
+
+    def learn(action):
+        r = subprocess.run([sys.executable, "-m", "edge", "learn", action, "--config", str(cfg_path)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    assert "LEARNING MODE IS ON: 1 speech segment(s)" in learn("status")
+    assert "deleted 1" in learn("purge")
+    assert store.segments() == []
