@@ -65,6 +65,14 @@ def test_segments_are_deleted_after_use_and_after_keep_days(tmp_path: Path):
     assert store.purge() == 1 and store.segments() == []
 
 
+def test_a_running_box_deletes_segments_older_than_keep_days_as_it_keeps_new_ones(tmp_path: Path):
+    day = 86400.0
+    store = SegmentStore(tmp_path / "seg", RATE, max_hours=1, max_bytes=10**9, keep_days=2)
+    old = store.keep("l", _speech(1.0, 1), now=10 * day)
+    store.keep("l", _speech(1.0, 2), now=13 * day)  # the next segment, three days on
+    assert not old.exists() and len(store.segments()) == 1
+
+
 def test_a_line_with_learning_on_keeps_each_speech_segment_vad_passed(tmp_path: Path):
     from edge.line import LineSources, line_pipeline
     from edge.learning.tap import SpeechTap

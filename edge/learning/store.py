@@ -21,6 +21,7 @@ import numpy as np
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+EXPIRE_EVERY_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class SegmentStore:
         self.max_s, self.max_bytes, self.keep_s = max_hours * 3600.0, max_bytes, keep_days * 86400.0
         self._lock = threading.Lock()  # lines keep segments from their own threads
         self._counter = 0
+        self._expired_at = -float("inf")  # keep() expires old segments at most once an hour
         self.folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.folder, DIR_MODE)  # also an existing folder left wider by hand
 
@@ -67,10 +69,13 @@ class SegmentStore:
         size = 44 + 2 * len(x)
         if size > self.max_bytes or len(x) / self.rate > self.max_s:
             return None
+        now = time.time() if now is None else now
+        if now - self._expired_at >= EXPIRE_EVERY_S:
+            self._expired_at = now
+            self.expire(now)
         with self._lock:
             self._make_room(len(x) / self.rate, size)
             self._counter += 1
-            now = time.time() if now is None else now
             path = self.folder / f"{int(now * 1000):015d}-{self._counter:06d}-{line}.wav"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
             with os.fdopen(fd, "wb") as f, wave.open(f, "wb") as w:
