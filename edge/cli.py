@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("edge.commands.bench", "real-time factor per stage for a stereo line, lines per core, peak memory"),
     "watch": ("edge.commands.watch", "print scores, alerts, status and desk lights from the broker as they arrive"),
     "teacher": ("edge.commands.teacher", "assemble and verify the teacher (a real-speech recogniser) offline"),
+    "learn": ("edge.commands.learn", "learning mode: what speech this box keeps to adapt to its site, or delete it"),
     "light-bridge": ("edge.commands.light_bridge", "mirror the seat group's desk light onto a WLED or Tasmota lamp"),
 }
 

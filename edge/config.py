@@ -205,6 +205,17 @@ class OpsConfig(_Section):
     min_free_mb: int = Field(200, ge=1)  # `callqa doctor` fails below this free space for the outbox
 
 
+class LearningConfig(_Section):
+    """Learning mode (edge/learning): keep VAD-passed speech on the box to adapt the spotter to
+    the site. Off by default; when on, the box keeps audio, bounded and deleted on schedule."""
+
+    enabled: bool = False
+    store_dir: Path | None = None  # None: <box.state_dir>/learning/segments
+    max_hours: float = Field(2.0, gt=0, le=100)  # audio kept at most; the oldest goes first
+    max_mb: float = Field(500.0, gt=0)  # disk the kept audio may take
+    keep_days: float = Field(7.0, gt=0, le=90)  # a segment older than this is deleted, used or not
+
+
 class Config(_Section):
     box: BoxConfig = BoxConfig()
     audio: AudioConfig = AudioConfig()
@@ -216,6 +227,7 @@ class Config(_Section):
     outbox: OutboxConfig = OutboxConfig()
     rubric: RubricConfig = RubricConfig()
     light_bridge: LightBridgeConfig | None = None
+    learning: LearningConfig = LearningConfig()
 
 
     ops: OpsConfig = OpsConfig()

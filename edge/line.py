@@ -61,12 +61,12 @@ def _spotter_class():
 
 def line_pipeline(line: str, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink],
                   epoch: datetime | None = None, call_numbers: Iterator[int] | None = None,
-                  missed_phrases: MissedPhrases | None = None) -> LinePipeline:
+                  missed_phrases: MissedPhrases | None = None, speech_tap=None) -> LinePipeline:
     """A line's pipeline and keyword spotter, both built for the box's working rate.
     `missed_phrases`: the box's, read once for all its lines (None: read for this one)."""
     rate = cfg.audio.sample_rate
     return LinePipeline(line, cfg, rubric, sinks, epoch, keyword_stage(cfg, rubric, line, rate), call_numbers,
-                        rate=rate, missed_phrases=missed_phrases)
+                        rate=rate, missed_phrases=missed_phrases, speech_tap=speech_tap)
 
 
 @dataclass(frozen=True)

@@ -85,8 +85,9 @@ class LinePipeline:
     def __init__(self, line: str, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink],
                  epoch: datetime | None = None, keywords: KeywordStage | None = None,
                  call_numbers: Iterator[int] | None = None, *, rate: int,
-                 missed_phrases: MissedPhrases | None = None):
+                 missed_phrases: MissedPhrases | None = None, speech_tap=None):
         self.line, self.cfg = line, cfg
+        self.speech_tap = speech_tap  # learning mode's (edge/learning/tap.py); None: off
         self.sinks = list(sinks)
         self.rate = rate
         self.epoch = epoch or datetime.now(timezone.utc)  # wall time of stream time 0
@@ -171,6 +172,8 @@ class LinePipeline:
             if samples is None:
                 continue
             segs = self.vads[side].process(samples, frame.t)
+            if self.speech_tap is not None:
+                self.speech_tap.feed(side, samples, frame.t, segs)
             hits += self._spot(side, samples, frame.t, segs)
             self._prosody(side, samples, frame.t, segs)
             new += segs

@@ -54,6 +54,14 @@ class Service:
         self._threads: list[threading.Thread] = []
         self._pipelines: dict[str, LinePipeline] = {}
         self.failures: dict[str, str] = {}  # line -> last error, for status reports
+        self.learning_store = None
+        if cfg.learning.enabled:  # learning mode keeps audio on the box: said loudly
+            from edge.learning.store import SegmentStore
+
+            self.learning_store = SegmentStore.from_config(cfg)
+            log.warning("LEARNING MODE IS ON: speech segments are kept on this box in %s (at most %.1f h, "
+                        "%.0f MB, %.0f days)", self.learning_store.folder, cfg.learning.max_hours,
+                        cfg.learning.max_mb, cfg.learning.keep_days)
 
     # ------------------------------------------------------------------ control
 
@@ -113,8 +121,13 @@ class Service:
     # ------------------------------------------------------------------ lines
 
     def _pipeline(self, line: str) -> LinePipeline:
+        tap = None
+        if self.learning_store is not None:
+            from edge.learning.tap import SpeechTap
+
+            tap = SpeechTap(self.learning_store, line, self._sources.rate)
         return line_pipeline(line, self.cfg, self.rubric, self.sinks, datetime.now(timezone.utc),
-                             missed_phrases=self.missed_phrases)
+                             missed_phrases=self.missed_phrases, speech_tap=tap)
 
     def _until_stopped(self, source: Iterator[SourceItem]) -> Iterator[SourceItem]:
         for item in source:

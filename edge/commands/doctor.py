@@ -56,6 +56,11 @@ def run_checks(args: argparse.Namespace) -> list[CheckResult]:
             rows.append(CheckResult(name, "skip", "skipped (--skip)"))
         else:
             rows += checks.guarded(name, check)
+    if cfg.learning.enabled:  # loud: the box keeps audio
+        from edge.commands.learn import summary
+
+        rows.append(CheckResult("learning", "warn", summary(cfg), "on by [learning] enabled; "
+                                "`callqa learn purge` deletes what is kept"))
     return rows
 
 
