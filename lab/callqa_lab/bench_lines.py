@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -36,7 +37,9 @@ import urllib.request
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from prometheus_client.parser import text_string_to_metric_families
@@ -45,6 +48,7 @@ from scipy.io import wavfile
 from callqa_contract.broker import parse_broker_url
 from callqa_contract.messages import parse_iso
 from callqa_contract.topics import Topics
+from edge.line import REPLAY_GAP_S
 from callqa_lab.bench_mqtt import BROKER_QUEUES, _percentiles
 from callqa_lab.gencall import generate_call
 from callqa_lab.testbroker import Broker, free_port, terminate
@@ -54,7 +58,16 @@ from callqa_lab.testbroker import Broker, free_port, terminate
 SCENARIOS = ("rude", "random", "raised_voice", "upset_customer", "polite")
 SAMPLE_S = 0.25  # how often /proc and the metrics endpoint are read
 END_SILENCE_S = 10.0  # calls.end_silence_s of the bench's box (the default)
-GAP_S = 12.0  # edge.line.REPLAY_GAP_S: idle between replayed recordings
+GAP_S = REPLAY_GAP_S  # idle between replayed recordings (more than END_SILENCE_S + 2)
+_PUNCTUATION = re.compile(r"[\s，。、！？,.!?；;：:]+")
+
+
+class _Sample(NamedTuple):
+    wall: float  # time.time()
+    cpu_s: float  # the service's utime + stime so far
+    rss_mib: float
+    hwm_mib: float
+    metrics: dict[str, dict[str, float]]  # its metrics endpoint: name → line → value
 
 
 @dataclass
@@ -186,28 +199,46 @@ def _scrape(port: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def _alert_delays(truths: dict[str, list[dict]], scores: list[tuple[float, dict]],
-                  alerts: list[tuple[float, dict]]) -> tuple[list[float], list[float]]:
-    """(phrase end → alert arrival, end of call known → score arrival) in seconds."""
-    by_call = {}
-    for _, score in scores:
-        seq = int(score["call_id"].rsplit("-", 1)[1])  # the line's call number, 1-based: its recording
-        calls = truths[score["line"]]
-        if seq <= len(calls):
-            by_call[score["call_id"]] = (parse_iso(score["start"]).timestamp(), calls[seq - 1])
+def _epochs(samples: list["_Sample"]) -> dict[str, float]:
+    """Each line's stream time 0 on the wall clock. A line's audio counter moves on when a block
+    has been processed, which is never before its audio has all arrived, so wall time minus
+    audio processed is never below the epoch and comes within a block's processing of it."""
+    out: dict[str, float] = {}
+    for s in samples:
+        for line, audio_s in _audio(s).items():
+            if audio_s > 0:
+                out[line] = min(out.get(line, np.inf), s.wall - audio_s)
+    return out
+
+
+def _phrase_ends(truths: list[dict]) -> list[tuple[str, float]]:
+    """(phrase, end in stream time) of the agent's marked phrases and of agent turns that are a
+    phrase as a whole, on the line's stream clock (recordings GAP_S apart)."""
+    out, t0 = [], 0.0
+    for truth in truths:
+        out += [(p["phrase"], t0 + p["end"]) for p in truth["phrases"] if p["side"] == "agent"]
+        out += [(_PUNCTUATION.sub("", turn["text"]), t0 + turn["end"]) for turn in truth["turns"]
+                if turn["side"] == "agent" and "[" not in turn["text"]]
+        t0 += truth["duration"] + GAP_S
+    return out
+
+
+def _delays(truths: dict[str, list[dict]], epochs: dict[str, float], scores: list[tuple[float, dict]],
+            alerts: list[tuple[float, dict]]) -> tuple[list[float], list[float]]:
+    """(phrase end → alert arrival, end of call known → score arrival) in seconds. An alert is
+    placed on the latest phrase of its text that ended before it arrived; one whose text the
+    truth has nowhere before it (a false alarm) has no delay to measure."""
     score_delays = [arrived - (parse_iso(s["end"]).timestamp() + END_SILENCE_S) for arrived, s in scores]
+    ends = {line: _phrase_ends(t) for line, t in truths.items()}
     alert_delays = []
     for arrived, alert in alerts:
         phrase = alert.get("evidence", {}).get("phrase")
-        if phrase is None or alert["call_id"] not in by_call:
+        if phrase is None or alert["line"] not in epochs:
             continue
-        start_wall, truth = by_call[alert["call_id"]]
-        first_speech = min(seg[0] for side in truth["segments"].values() for seg in side)
-        candidates = [p for p in truth["phrases"] if phrase in p["phrase"] and p["side"] == "agent"]
-        if not candidates:
-            continue  # heard where the truth has no such phrase: a false alarm, no delay to measure
-        nearest = min(candidates, key=lambda p: abs(p["start"] - first_speech - alert["t"]))
-        alert_delays.append(arrived - (start_wall + nearest["end"] - first_speech))
+        heard = arrived - epochs[alert["line"]]  # stream time of the arrival
+        before = [end for text, end in ends[alert["line"]] if phrase in text and end <= heard]
+        if before:
+            alert_delays.append(heard - max(before))
     return alert_delays, score_delays
 
 
@@ -238,7 +269,7 @@ def _measure(work: Path, truths: dict[str, list[dict]], lines: int, rate: int, r
     log = open(work / "service.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config)],
                             stdout=subprocess.DEVNULL, stderr=log)
-    samples = []  # (wall, cpu s, rss MiB, hwm MiB, audio s per line, metrics)
+    samples: list[_Sample] = []
     try:
         while proc.poll() is None:
             try:
@@ -247,7 +278,7 @@ def _measure(work: Path, truths: dict[str, list[dict]], lines: int, rate: int, r
             except (OSError, ValueError):
                 time.sleep(SAMPLE_S)  # not serving yet, or just exited
                 continue
-            samples.append((time.monotonic(), cpu, mem["VmRSS"], mem["VmHWM"], metrics))
+            samples.append(_Sample(time.time(), cpu, mem["VmRSS"], mem["VmHWM"], metrics))
             time.sleep(SAMPLE_S)
         proc.wait()
     finally:
@@ -255,38 +286,42 @@ def _measure(work: Path, truths: dict[str, list[dict]], lines: int, rate: int, r
         log.close()
         time.sleep(1.0)  # the last messages still on their way
         subscriber.close()
+    (work / "messages.json").write_text(json.dumps({"scores": subscriber.scores, "alerts": subscriber.alerts}))
     if proc.returncode != 0:
         raise RuntimeError(f"callqa run exited {proc.returncode}:\n{(work / 'service.log').read_text()[-3000:]}")
     return _result(samples, truths, subscriber, lines, rate, realtime)
 
 
-def _result(samples, truths, subscriber: _Subscriber, lines: int, rate: int, realtime: bool) -> LinesResult:
-    def audio(sample) -> dict[str, float]:
-        return sample[4].get("callqa_line_audio_seconds_total", sample[4].get("callqa_line_audio_seconds", {}))
+def _audio(sample: "_Sample") -> dict[str, float]:
+    """line → audio processed (s), as the service's metrics say."""
+    return sample.metrics.get("callqa_line_audio_seconds_total", sample.metrics.get("callqa_line_audio_seconds", {}))
 
-    playing = [s for s in samples if len(audio(s)) == lines and min(audio(s).values()) > 0]
+
+def _result(samples: list["_Sample"], truths, subscriber: _Subscriber, lines: int, rate: int,
+            realtime: bool) -> LinesResult:
+    playing = [s for s in samples if len(_audio(s)) == lines and min(_audio(s).values()) > 0]
     if len(playing) < 2:
         raise RuntimeError("the service's lines never all played audio (see service.log)")
     first = playing[0]
     # the window ends at the last sample at which every line's audio had moved on
-    moving = [b for a, b in zip(playing, playing[1:]) if all(audio(b)[k] > audio(a)[k] for k in audio(a))]
+    moving = [b for a, b in zip(playing, playing[1:]) if all(_audio(b)[k] > _audio(a)[k] for k in _audio(a))]
     last = moving[-1] if moving else playing[-1]
-    window = [s for s in playing if first[0] <= s[0] <= last[0]]
-    wall, cpu = last[0] - first[0], last[1] - first[1]
-    final = samples[-1][4]
+    window = [s for s in playing if first.wall <= s.wall <= last.wall]
+    wall, cpu = last.wall - first.wall, last.cpu_s - first.cpu_s
+    final = samples[-1].metrics
     dropped = int(sum(final.get("callqa_line_dropped_blocks_total", final.get("callqa_line_dropped_blocks", {})).values()))
     rtf = final.get("callqa_line_rtf", {})
-    alert_delays, score_delays = _alert_delays(truths, subscriber.scores, subscriber.alerts)
+    alert_delays, score_delays = _delays(truths, _epochs(samples), subscriber.scores, subscriber.alerts)
     return LinesResult(
         lines=lines, rate=rate, realtime=realtime,
-        audio_s_per_line=round(statistics.mean(audio(samples[-1]).values()), 1),
+        audio_s_per_line=round(statistics.mean(_audio(samples[-1]).values()), 1),
         window_s=round(wall, 1),
         cpu_pct_per_line=round(100 * cpu / wall / lines, 3),
         cpu_pct_total=round(100 * cpu / wall, 2),
-        startup_cpu_s=round(first[1], 2),
-        rss_mib_median=round(statistics.median(s[2] for s in window), 1),
-        rss_mib_max=round(max(s[2] for s in window), 1),
-        peak_rss_mib=round(samples[-1][3], 1),
+        startup_cpu_s=round(first.cpu_s, 2),
+        rss_mib_median=round(statistics.median(s.rss_mib for s in window), 1),
+        rss_mib_max=round(max(s.rss_mib for s in window), 1),
+        peak_rss_mib=round(samples[-1].hwm_mib, 1),
         dropped_blocks=dropped,
         rtf_per_line=round(statistics.mean(rtf.values()), 5) if rtf else float("nan"),
         calls_expected=sum(len(t) for t in truths.values()),
