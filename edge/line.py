@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 BLOCK_S = 0.3  # audio per pipeline step: ten 30 ms VAD frames
 REPLAY_GAP_S = 12.0  # idle between replayed recordings: longer than the default end silence
+# Blocks a live line may fall behind (30 s) before its source drops audio: a capture device's
+# feed, and a replay paced as if live, wait this deep for the line's thread.
+LINE_QUEUE_BLOCKS = 100
 
 
 def load_setup(config_path: Path | None) -> tuple[Config, Rubric]:

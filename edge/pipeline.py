@@ -48,6 +48,9 @@ class Health(Protocol):
 
     def beat(self, line: str, audio_s: float = 0.0, work_s: float = 0.0) -> None: ...
 
+    def dropped(self, line: str, blocks: int = 1) -> None:
+        """Blocks of the line's audio its source dropped because the line fell behind."""
+
 
 class KeywordStage(Protocol):
     """The keyword spotter as the pipeline uses it (edge/keywords: KeywordSpotter)."""

@@ -15,12 +15,11 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Callable, Iterator, Sequence
 
-from edge.line import DeviceLines, LineSources, keyword_stage, line_pipeline
+from edge.line import LINE_QUEUE_BLOCKS, DeviceLines, LineSources, keyword_stage, line_pipeline
 from edge.config import Config, LineConfig
-from edge.events import CallBoundary, ScoreSink
+from edge.events import CallBoundary, Frame, ScoreSink
 from edge.pipeline import Health, KeywordStage, LinePipeline, run_source
 from edge.scoring.misses import MissedPhrases
 from edge.scoring.rubric import Rubric, load_rubric
@@ -126,7 +125,9 @@ class Service:
             from edge.learning.tap import SpeechTap
 
             tap = SpeechTap(self.learning_store, line, self._sources.rate)
-        return line_pipeline(line, self.cfg, self.rubric, self.sinks, datetime.now(timezone.utc),
+        # no epoch given: the pipeline takes the wall clock once its spotter is built, just
+        # before its audio starts, so stream time 0 is when the line's audio began
+        return line_pipeline(line, self.cfg, self.rubric, self.sinks,
                              missed_phrases=self.missed_phrases, speech_tap=tap)
 
     def _until_stopped(self, source: Iterator[SourceItem]) -> Iterator[SourceItem]:
@@ -159,7 +160,39 @@ class Service:
         except SourceError as e:
             self._failed(line.name, str(e))
             return
+        if line.source == "replay" and line.realtime:
+            source = self._live(line.name, source)
         self._run(line.name, source)
+
+    def _live(self, line: str, source: Iterator[SourceItem]) -> Iterator[SourceItem]:
+        """A replay paced as if live is read on a thread of its own into a bounded queue, as a
+        capture device is: a line that falls LINE_QUEUE_BLOCKS behind loses blocks (counted in
+        its health) instead of slowing the clock its audio arrives by."""
+        feed: "queue.Queue" = queue.Queue(maxsize=LINE_QUEUE_BLOCKS)
+
+        def read() -> None:
+            try:
+                for item in self._until_stopped(source):
+                    if not isinstance(item, Frame):
+                        feed.put(item)  # flags and the end are never lost
+                        continue
+                    try:
+                        feed.put_nowait(item)
+                    except queue.Full:
+                        log.warning("line %s: %.1f s behind its audio, block at %.1f s dropped",
+                                    line, LINE_QUEUE_BLOCKS * item.duration, item.t)
+                        if self.health is not None:
+                            self.health.dropped(line)
+            except Exception as e:  # noqa: BLE001 - handed to the line's thread, which names it
+                feed.put(e)
+            finally:
+                feed.put(_END)
+
+        threading.Thread(target=read, name=f"source-{line}", daemon=True).start()
+        for item in _drain(feed):
+            if isinstance(item, Exception):
+                raise item
+            yield item
 
     def _device(self, group: DeviceLines) -> None:
         """Read one device for all its lines; each line scores in its own thread. When the
@@ -167,7 +200,7 @@ class Service:
         is tried again after retry_s."""
         lines = group.lines
         while not self.stop_event.is_set():
-            feeds = {line.name: queue.Queue(maxsize=100) for line in lines}
+            feeds = {line.name: queue.Queue(maxsize=LINE_QUEUE_BLOCKS) for line in lines}
             workers = [threading.Thread(target=self._run, args=(n, _drain(q)), name=f"line-{n}", daemon=True)
                        for n, q in feeds.items()]
             try:

@@ -14,6 +14,13 @@ def add_arguments(p) -> None:
     p.add_argument("--rate", type=int, choices=(8000, 16000), help="working rate (default: the config's)")
     p.add_argument("--repeats", type=int, default=3, help="runs per stage; the fastest counts (default 3)")
     p.add_argument("--json", action="store_true", help="JSON Lines instead of a table")
+    p.add_argument("--lines", type=int, metavar="N",
+                   help="instead: the real service (callqa run) with N replay lines of generated calls, keywords and "
+                        "MQTT on, measured from outside: CPU per line, memory, dropped blocks, alert and score delays "
+                        "(needs the lab: pip install -e ./lab)")
+    p.add_argument("--calls", type=int, default=3, help="--lines: generated calls each line replays (default 3)")
+    p.add_argument("--fast", action="store_true", help="--lines: replay as fast as possible (a stress figure), not in real time")
+    p.add_argument("--broker", metavar="URL", help="--lines: this broker (default: a Mosquitto started on a loopback port)")
 
 
 def _test_audio(wav: Path, rate: int):
@@ -29,6 +36,8 @@ def _test_audio(wav: Path, rate: int):
 
 
 def run(args) -> int:
+    if args.lines:
+        return _lines(args)
     # Imported here: `callqa --help` and the other commands must not pay for the pipeline.
     from edge.bench import BENCH_CALL, BenchContext, run_sections
     from edge.line import load_setup
@@ -43,7 +52,7 @@ def run(args) -> int:
         print(f"callqa bench: {e}", file=sys.stderr)
         return 1
     measures = run_sections(BenchContext(cfg, pcm, args.repeats))
-    machine = f"{platform.processor() or platform.machine()} ({_cpu_model()})"
+    machine = machine_name()
     if args.json:
         for m in measures:
             print(json.dumps({**m.__dict__, "machine": machine}, ensure_ascii=False))
@@ -59,6 +68,23 @@ def run(args) -> int:
         table.add_row(m.section, m.stage, value, m.unit, m.note)
     Console().print(table)
     return 0
+
+
+def _lines(args) -> int:
+    """`--lines N`: the lab's run (it generates the calls with their truth and starts the broker)."""
+    from importlib.metadata import entry_points
+
+    found = entry_points(group="callqa.bench_runs", name="lines")
+    if not found:
+        print("callqa bench --lines: needs the lab installed (pip install -e ./lab): it generates the calls "
+              "and starts the broker", file=sys.stderr)
+        return 1
+    return next(iter(found)).load()(args)
+
+
+def machine_name() -> str:
+    """This machine, as the bench's figures name it: architecture and CPU model."""
+    return f"{platform.processor() or platform.machine()} ({_cpu_model()})"
 
 
 def _cpu_model() -> str:

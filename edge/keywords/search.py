@@ -75,6 +75,9 @@ class KeywordSearch:
         cost[2, np.concatenate(skip_ok)] = 0.0
         self._pred_cost = cost
         self._entry = np.where(self._first, 0.0, _NEG)  # entering from the filler is free
+        self._entry_after_initial = np.where(self._needs_boundary, _NEG, self._entry)
+        self._cols = np.arange(len(labels))
+        self._initial_list = np.array(sorted(initial_ids), int)
         self.reset()
 
     def reset(self) -> None:
@@ -87,28 +90,41 @@ class KeywordSearch:
     def step(self, log_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """log_probs [n, outputs] → (confidence [n, keywords], start frame [n, keywords]) of
         the best path of each keyword ending at each of these frames."""
+        n = len(log_probs)
         rel = log_probs[:, self._labels] - np.where(self._is_blank, log_probs.max(axis=1, keepdims=True), 0.0)
-        conf = np.empty((len(log_probs), len(self.keywords)))
-        starts = np.empty((len(log_probs), len(self.keywords)), int)
+        after_initial = self._after_initial_at(log_probs.argmax(axis=1))
+        last_scores = np.empty((n, len(self.keywords)))
+        starts = np.empty((n, len(self.keywords)), int)
         s, st = self._score, self._start
-        heard = log_probs.argmax(axis=1)
-        cols = np.arange(len(self._labels))
-        for i in range(len(log_probs)):  # frames depend on each other; states are vectorised
+        pred, pred_cost, cols, max_len, last = self._pred, self._pred_cost, self._cols, self._max_len, self._last
+        entries = (self._entry, self._entry_after_initial)
+        # Frames depend on each other; states are vectorised. Everything that does not feed the
+        # next frame (the confidences, where a keyword may start) is computed outside the loop:
+        # this loop is the keyword spotter's largest cost per line (`callqa bench --lines`).
+        for i in range(n):
             t = self.frame + i
-            cand = s[self._pred] + self._pred_cost
+            cand = s[pred] + pred_cost
             k = cand.argmax(axis=0)
-            best, best_st = cand[k, cols], st[self._pred[k, cols]]
-            entry = self._entry
-            if self._after_initial:
-                entry = np.where(self._needs_boundary, _NEG, entry)
-            if heard[i]:
-                self._after_initial = int(heard[i]) in self._initial_ids
+            best = cand[k, cols]
+            entry = entries[after_initial[i]]
             enter = entry > best
-            s = np.where(enter, entry, best) + rel[i]
-            st = np.where(enter, t, best_st)
-            s = np.where(t - st >= self._max_len, _NEG, s)
-            conf[i] = np.exp(np.minimum(s[self._last], 0.0) / self._n_units)
-            starts[i] = st[self._last]
+            st = np.where(enter, t, st[pred[k, cols]])
+            s = np.where(t - st >= max_len, _NEG, np.maximum(entry, best) + rel[i])
+            last_scores[i] = s[last]
+            starts[i] = st[last]
         self._score, self._start = s, st
-        self.frame += len(log_probs)
-        return conf, starts
+        self.frame += n
+        return np.exp(np.minimum(last_scores, 0.0) / self._n_units), starts
+
+    def _after_initial_at(self, heard: np.ndarray) -> np.ndarray:
+        """Per frame: was the last non-blank output heard before it an initial? (0/1, carried
+        over from the previous step)."""
+        nonblank = heard != 0
+        is_initial = np.isin(heard, self._initial_list)
+        # index of the last non-blank frame up to and including each frame (-1: none yet)
+        last = np.maximum.accumulate(np.where(nonblank, np.arange(len(heard)), -1))
+        upto = np.where(last >= 0, is_initial[np.maximum(last, 0)], self._after_initial)
+        before = np.concatenate(([self._after_initial], upto[:-1])).astype(int)
+        if len(heard):
+            self._after_initial = bool(upto[-1])
+        return before

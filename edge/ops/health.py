@@ -21,6 +21,7 @@ class LineHealth:
     audio_s: float  # audio processed since start
     work_s: float  # compute spent on it
     beats: int  # blocks processed since start
+    dropped_blocks: int = 0  # blocks its source dropped because the line fell behind
 
     @property
     def rtf(self) -> float | None:
@@ -33,8 +34,8 @@ class Health:
         self.stall_s = stall_s
         self._clock = clock
         started = clock()
-        # line -> [last beat time, audio s, work s, beats]; lines start "fresh" so start-up has stall_s
-        self._state = {line: [started, 0.0, 0.0, 0] for line in lines}
+        # line -> [last beat time, audio s, work s, beats, dropped blocks]; lines start "fresh" so start-up has stall_s
+        self._state = {line: [started, 0.0, 0.0, 0, 0] for line in lines}
         if not self._state:
             raise ValueError("Health needs at least one line to watch")
         self._lock = threading.Lock()
@@ -52,10 +53,14 @@ class Health:
             state[2] += work_s
             state[3] += 1
 
+    def dropped(self, line: str, blocks: int = 1) -> None:
+        with self._lock:
+            self._state[line][4] += blocks
+
     def snapshot(self) -> list[LineHealth]:
         now = self._clock()
         with self._lock:
-            return [LineHealth(line, now - t, a, w, n) for line, (t, a, w, n) in self._state.items()]
+            return [LineHealth(line, now - t, a, w, n, d) for line, (t, a, w, n, d) in self._state.items()]
 
     def stalled(self) -> list[LineHealth]:
         return [h for h in self.snapshot() if h.last_beat_age_s > self.stall_s]

@@ -1,6 +1,6 @@
 """What a site's monitoring can scrape: Prometheus text on a loopback HTTP port.
 
-Lines live, audio processed and its real-time factor, calls scored, alerts raised, outbox
+Lines live, audio processed and its real-time factor, audio blocks dropped, calls scored, alerts raised, outbox
 depth and dropped messages (capture overflows are only logged, by the capture source).
 Gauges that already live elsewhere (Health, the outbox) are read at scrape time through a
 collector, so there is one source of truth and nothing to keep in step.
@@ -40,13 +40,15 @@ class _LiveCollector:
         audio = CounterMetricFamily("callqa_line_audio_seconds", "Audio processed", labels=["line"])
         work = CounterMetricFamily("callqa_line_processing_seconds", "Compute spent processing it", labels=["line"])
         rtf = GaugeMetricFamily("callqa_line_rtf", "Compute seconds per audio second since start (below 1 keeps up)", labels=["line"])
+        dropped = CounterMetricFamily("callqa_line_dropped_blocks", "Audio blocks dropped because the line fell behind", labels=["line"])
         for h in lines:
             age.add_metric([h.line], h.last_beat_age_s)
             audio.add_metric([h.line], h.audio_s)
             work.add_metric([h.line], h.work_s)
+            dropped.add_metric([h.line], h.dropped_blocks)
             if h.rtf is not None:
                 rtf.add_metric([h.line], h.rtf)
-        yield from (age, audio, work, rtf)
+        yield from (age, audio, work, rtf, dropped)
         if self.outbox_depth is not None:
             depth = GaugeMetricFamily("callqa_outbox_depth", "Messages waiting in the outbox for the broker")
             depth.add_metric([], self.outbox_depth())

@@ -60,8 +60,8 @@ def replay_source(
             continue
         for part in (rec, _silence(rec, gap_s)):
             for frame in recording_items(part, line, block_s, t0=t):
-                if realtime and isinstance(frame, Frame):
-                    ahead = frame.t - (clock() - started)
+                if realtime and isinstance(frame, Frame):  # handed on once its last sample is heard, as a card does
+                    ahead = frame.t + frame.duration - (clock() - started)
                     if ahead > 0:
                         sleep(ahead)
                 yield frame
