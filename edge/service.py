@@ -22,6 +22,7 @@ from edge.line import DeviceLines, LineSources, keyword_stage, line_pipeline
 from edge.config import Config, LineConfig
 from edge.events import CallBoundary, ScoreSink
 from edge.pipeline import Health, KeywordStage, LinePipeline, run_source
+from edge.redcheck import RedCheck
 from edge.scoring.misses import MissedPhrases
 from edge.scoring.rubric import Rubric, load_rubric
 from edge.sources import SourceEnd, SourceError, SourceItem
@@ -46,6 +47,7 @@ class Service:
                  open_device: Callable[[str | int | None], InputDevice] = SoundDevice, retry_s: float = 5.0):
         self.cfg, self.rubric, self.sinks, self.health = cfg, rubric, list(sinks), health
         self.missed_phrases = MissedPhrases.from_config(cfg, rubric)  # the trust file, read once for all lines
+        self.red_check = RedCheck.from_config(cfg)  # one teacher for all lines, when it checks red alerts
         self._sources = LineSources.of(cfg)
         self._open_device = open_device
         self._retry_s = retry_s
@@ -114,7 +116,7 @@ class Service:
 
     def _pipeline(self, line: str) -> LinePipeline:
         return line_pipeline(line, self.cfg, self.rubric, self.sinks, datetime.now(timezone.utc),
-                             missed_phrases=self.missed_phrases)
+                             missed_phrases=self.missed_phrases, red_check=self.red_check)
 
     def _until_stopped(self, source: Iterator[SourceItem]) -> Iterator[SourceItem]:
         for item in source:
