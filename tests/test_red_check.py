@@ -5,6 +5,7 @@ packages; the desk light and the alert's payload on a real Mosquitto."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import Path
 
@@ -193,3 +194,37 @@ def test_the_teachers_text_confirms_a_phrase_by_its_characters_or_its_sound():
 def validation_errors_of(alert) -> list[str]:
     """The alert as the box sends it (alert.v1 in its envelope), checked against the contract."""
     return validation_errors(Envelope.new("alert", BoxId("hq", "g1", "box1"), alert.to_dict()).to_dict())
+
+
+def test_doctor_says_whether_the_red_check_is_on_and_what_one_check_costs(teacher_folder, tmp_path):
+    import argparse
+
+    from edge.commands.doctor import CHECKS, run_checks
+
+    def rows(red_check: bool):
+        cfg = tmp_path / "edge.toml"
+        cfg.write_text(f'[box]\nstate_dir = "{tmp_path}"\n[keywords]\nteacher = "{teacher_folder}"\n'
+                       f'[alerts]\nteacher_confirms_red = {str(red_check).lower()}\n')
+        args = argparse.Namespace(config=cfg, skip=[c for c in CHECKS if c != "teacher"], levels_seconds=1.0,
+                                  source=None)
+        return {r.name: r for r in run_checks(args)}
+
+    on = rows(True)["red check"]
+    assert on.status == "pass" and on.detail.startswith("on:"), on
+    wall, cpu = map(float, re.search(r"took ([0-9.]+) s, ([0-9.]+) CPU-s", on.detail).groups())
+    assert 0 < wall < 20 and 0 < cpu
+    off = rows(False)["red check"]
+    assert off.status == "skip" and "off" in off.detail
+
+
+def test_bench_says_why_it_has_no_teacher_figures(tmp_path):
+    import math
+
+    from edge.bench import BenchContext, run_sections
+    from edge.config import Config
+
+    (m,) = run_sections(BenchContext(Config(), None, 1), modules=("edge.bench.teacher",))
+    assert m.stage == "skipped: no teacher (keywords.teacher unset)" and math.isnan(m.value)
+    cfg = parse_config({"keywords": {"teacher": str(tmp_path / "nowhere")}})
+    (m,) = run_sections(BenchContext(cfg, None, 1), modules=("edge.bench.teacher",))
+    assert m.stage.startswith("skipped: the teacher cannot be loaded") and math.isnan(m.value)

@@ -22,18 +22,18 @@ PHRASE_S = 1.0  # the phrase in a check's clip
 
 
 def bench_section(ctx) -> list:
-    from edge.bench import Measure
+    from edge.bench import Measure, skipped
     from edge.keywords.teacher import Teacher, TeacherError
     from edge.redcheck import AFTER_S, BEFORE_S, THREADS, RedCheck
 
     folder = ctx.cfg.keywords.teacher
     if folder is None:
-        return [Measure("teacher", "skipped: no teacher (keywords.teacher unset)", math.nan, "")]
+        return [skipped("teacher", "no teacher (keywords.teacher unset)")]
     try:
         whole = Teacher.load(folder)
         checking = Teacher.load(folder, THREADS)
     except TeacherError as e:
-        return [Measure("teacher", f"skipped: the teacher cannot be loaded: {e}", math.nan, "")]
+        return [skipped("teacher", f"the teacher cannot be loaded: {e}")]
     agent = np.ascontiguousarray(ctx.pcm[:, 0])
     heard = whole.transcribe(agent, ctx.rate)
     rtf = heard.cpu_s / heard.audio_s
