@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from scipy.io import wavfile
 
-from callqa_contract.messages import BoxId, Envelope, validation_errors
+from callqa_contract.messages import BoxId, Envelope, privacy_problems, validation_errors
 from callqa_lab.gencall import Turn, generate_call, scenario
 from edge.config import ConfigError, load_config, parse_config
 from edge.events import Frame
@@ -106,6 +106,7 @@ def test_a_confirmed_insult_turns_the_light_red_with_the_teachers_check_in_the_a
         (score_body,) = [env["body"] for env in collector.of_kind("score")]
         assert score_body["alerts"] == [alert]  # the CallScore lists the alert as it was published
         assert not collector.invalid, collector.invalid
+        assert privacy_problems(alert) == []  # whether the phrase was heard, never what the teacher heard
     finally:
         service.stop()
         service.join(10)

@@ -16,7 +16,8 @@ live line sees (and the teacher shares this machine's cores with whatever else r
   time of the block that published it − the phrase's end (only for phrases the generator
   placed as their own piece, where the end is exact).
 - real_zh (real voices, evaluation only): each clip as the agent side of a mono line; none
-  says an insult and one says 不清楚, so a red elsewhere is false. 8 kHz: plain resampling.
+  says an insult and one says 不清楚, so a red elsewhere is false. At 8 kHz through the test
+  line simulation (callqa_lab/linesim.py, seeded per clip), as the model card's 8 kHz rows.
 
 Both sets run at the rubric's own thresholds (the red phrases' calibrated ones) and, with
 --site-threshold T, again with forbidden and insult set to T in the rubric, as a site that
@@ -39,6 +40,7 @@ import numpy as np
 from callqa_lab.gencall import generate_call
 from callqa_lab.kws_evaluate import line_audio
 from callqa_lab.kws_teacher import teacher_folder
+from callqa_lab.linesim import TEST_NOISES, LineSim
 from callqa_lab.manifest import read_manifest
 from callqa_lab.shared import REAL_ZH
 from edge.config import parse_config
@@ -182,7 +184,8 @@ def evaluate(args) -> dict:
             pcm = np.concatenate([pcm, np.zeros((int(TAIL_S * args.rate), 2), np.int16)])
             calls.append((pcm, truth))
     rows = read_manifest(REAL_ZH / "manifest.tsv")
-    clips = [(np.concatenate([line_audio(p, i, None, args.rate, 0), np.zeros(int(TAIL_S * args.rate), np.int16)]), text)
+    line = LineSim(rate=8000, noises=TEST_NOISES) if args.rate == 8000 else None
+    clips = [(np.concatenate([line_audio(p, i, line, args.rate, 0), np.zeros(int(TAIL_S * args.rate), np.int16)]), text)
              for i, (p, text) in enumerate(rows)]
     report = {"rate": args.rate, "teacher": red_check.teacher.check.describe, "calls": len(calls), "real_zh_clips": len(clips),
               "machine_load_before": _load()}
