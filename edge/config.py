@@ -111,9 +111,9 @@ class KeywordsConfig(_Section):
 class AlertsConfig(_Section):
     """Live alerts. `teacher_confirms_red`: a red keyword alert (insult, forbidden phrase) is
     held until the teacher (keywords.teacher) hears the phrase in the agent's speech around the
-    hit (edge/redcheck.py); one it does not hear is not published. A check that takes longer
-    than `teacher_timeout_s`, or finds the teacher busy or failing, publishes the alert
-    unconfirmed, flagged: a slow teacher never swallows a red."""
+    hit (edge/redcheck.py); one it does not hear among the words it heard is not published. A
+    check that hears no words, takes longer than `teacher_timeout_s`, or finds the teacher busy
+    or failing, publishes the alert unconfirmed, flagged: a slow teacher never swallows a red."""
 
     teacher_confirms_red: bool = False
     teacher_timeout_s: float = Field(20.0, gt=0)

@@ -14,9 +14,12 @@ while the teacher (edge/keywords/teacher.py) transcribes the agent's speech arou
   The spotter's hit stays in the CallScore's keywords and counts in its items exactly as with
   the check off (the check gates the light, not the score), and the metrics count it:
   callqa_red_checks_total{outcome="not_heard"};
-- the teacher slower than `teacher_timeout_s`, busy (MAX_WAITING checks already queued) or
-  failing: the alert is published unconfirmed, `teacher_check.outcome` saying why. A slow
-  teacher delays a red by at most the timeout; it never swallows one.
+- the teacher heard no words at all in the clip (Whisper took it for no speech: a voice it
+  cannot read is no evidence that the phrase was not said), was slower than
+  `teacher_timeout_s`, busy (MAX_WAITING checks already queued) or failing: the alert is
+  published unconfirmed, `teacher_check.outcome` saying why (unclear, timeout, busy, failed).
+  The check removes a red only when the teacher heard words and the phrase was not among them;
+  a slow teacher delays a red by at most the timeout, and never swallows one.
 
 The line's thread never waits for the teacher, except when a call ends with a check still in
 flight: it is then waited for, at most the rest of its timeout, so the CallScore lists what was
@@ -57,6 +60,7 @@ class Heard:
     """What one check found: how the phrase was in the teacher's text (None: it was not)."""
 
     by: str | None
+    words: bool  # the teacher heard any words at all
     teacher_s: float  # wall-clock s of the transcription
     cpu_s: float  # process CPU s meanwhile (the box's other threads included)
 
@@ -98,11 +102,11 @@ class RedCheck:
 
     def hear(self, clip: np.ndarray, rate: int, phrase: str) -> Heard:
         """Transcribe `clip` and look for `phrase` in the text (which is then dropped)."""
-        from edge.keywords.units import heard_in  # pypinyin's tables: loaded by the worker, when first asked
+        from edge.keywords.units import han_only, heard_in  # pypinyin's tables: loaded by the worker, when first asked
 
         t0, cpu0 = time.perf_counter(), time.process_time()
         text = self.teacher.transcribe(clip, rate, words=False).text
-        return Heard(heard_in(text, phrase), time.perf_counter() - t0, time.process_time() - cpu0)
+        return Heard(heard_in(text, phrase), bool(han_only(text)), time.perf_counter() - t0, time.process_time() - cpu0)
 
 
 class AgentTail:
@@ -196,8 +200,8 @@ class HeldReds:
             check = {"confirmed": False, "outcome": "busy"}
         elif answered and future.exception() is None:
             heard = future.result()
-            check = {"confirmed": heard.by is not None, "outcome": "confirmed" if heard.by else NOT_HEARD,
-                     "teacher_s": round(heard.teacher_s, 3)}
+            outcome = "confirmed" if heard.by else NOT_HEARD if heard.words else "unclear"
+            check = {"confirmed": heard.by is not None, "outcome": outcome, "teacher_s": round(heard.teacher_s, 3)}
             if heard.by:
                 check["heard_by"] = heard.by
         elif answered:

@@ -70,8 +70,8 @@ class BoxMetrics(ScoreSink):
         self.calls_scored = Counter("callqa_calls_scored", "Calls scored and handed to the outbox", ["line"], registry=self.registry)
         self.alerts = Counter("callqa_alerts", "Live alerts raised", ["line", "severity"], registry=self.registry)
         self.red_checks = Counter("callqa_red_checks", "Red keyword alerts the teacher checked (alerts.teacher_confirms_red), "
-                                  "by outcome: confirmed, not_heard (withheld), timeout / busy / failed (published "
-                                  "unconfirmed)", ["line", "outcome"], registry=self.registry)
+                                  "by outcome: confirmed, not_heard (withheld), unclear / timeout / busy / failed "
+                                  "(published unconfirmed)", ["line", "outcome"], registry=self.registry)
         for line in health.lines:  # export zeros from the start so rates work from the first scrape
             self.calls_scored.labels(line)
 
