@@ -91,6 +91,17 @@ class CallAlerts:
                                        {"phrase": h.phrase, "confidence": round(h.confidence, 3)}))
         return out
 
+    def teacher_checked(self, alert: Alert) -> bool:
+        """A held red alert, now carrying the teacher's check (edge/redcheck.py): True, and
+        kept in `raised` as it is now, when it is to be published; False, and no longer among
+        `raised`, when the teacher did not hear the phrase."""
+        i = next(i for i, a in enumerate(self.raised) if a.alert_id == alert.alert_id)
+        if alert.teacher_check is not None and alert.teacher_check["outcome"] == "not_heard":
+            del self.raised[i]
+            return False
+        self.raised[i] = alert
+        return True
+
     def check_apologies(self, now: float, hits: Sequence[KeywordHit]) -> list[Alert]:
         """Agitation older than within_s with no apology from the agent in between;
         `hits`: the line's keyword hits of the call so far."""

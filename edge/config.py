@@ -108,6 +108,17 @@ class KeywordsConfig(_Section):
     teacher: Path | None = None
 
 
+class AlertsConfig(_Section):
+    """Live alerts. `teacher_confirms_red`: a red keyword alert (insult, forbidden phrase) is
+    held until the teacher (keywords.teacher) hears the phrase in the agent's speech around the
+    hit (edge/redcheck.py); one it does not hear among the words it heard is not published. A
+    check that hears no words, takes longer than `teacher_timeout_s`, or finds the teacher busy
+    or failing, publishes the alert unconfirmed, flagged: a slow teacher never swallows a red."""
+
+    teacher_confirms_red: bool = False
+    teacher_timeout_s: float = Field(20.0, gt=0)
+
+
 class MqttConfig(_Section):
     enabled: bool = False
     url: str = "mqtt://localhost:1883"
@@ -223,6 +234,7 @@ class Config(_Section):
     vad: VadConfig = VadConfig()
     calls: CallsConfig = CallsConfig()
     keywords: KeywordsConfig = KeywordsConfig()
+    alerts: AlertsConfig = AlertsConfig()
     mqtt: MqttConfig = MqttConfig()
     outbox: OutboxConfig = OutboxConfig()
     rubric: RubricConfig = RubricConfig()
@@ -238,6 +250,13 @@ class Config(_Section):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"line names must be unique, repeated: {sorted(dup)}")
+        return self
+
+    @model_validator(mode="after")
+    def _red_check_needs_a_teacher(self) -> "Config":
+        if self.alerts.teacher_confirms_red and (self.keywords.teacher is None or not self.keywords.enabled):
+            raise ValueError("alerts.teacher_confirms_red needs keywords.teacher (a teacher folder: `callqa teacher "
+                             "install` writes one) and keywords.enabled")
         return self
 
 

@@ -111,9 +111,14 @@ class Alert:
     reason: str
     t: float
     evidence: dict[str, Any] = field(default_factory=dict)
+    # what the teacher's check before a red light found (edge/redcheck.py); None: not checked
+    teacher_check: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.teacher_check is None:  # not checked: the payload is as it was before the check existed
+            del out["teacher_check"]
+        return out
 
 
 class ScoreSink:
@@ -130,4 +135,7 @@ class ScoreSink:
         pass
 
     def on_call_start(self, line: str, call_id: str, t: float) -> None:
+        pass
+
+    def on_red_check(self, alert: Alert) -> None:  # a held red alert, its teacher_check decided, published or not
         pass

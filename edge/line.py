@@ -20,6 +20,7 @@ from edge.config import ChannelMap, Config, LineConfig, load_config
 from edge.events import ScoreSink
 from edge.ops.tap import DeviceInput, RawInput, TapError, WavInput
 from edge.pipeline import KeywordStage, LinePipeline
+from edge.redcheck import RedCheck
 from edge.scoring.misses import MissedPhrases
 from edge.scoring.rubric import Rubric, load_rubric
 from edge.sources import Source, SourceError, SourceItem
@@ -64,12 +65,14 @@ def _spotter_class():
 
 def line_pipeline(line: str, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink],
                   epoch: datetime | None = None, call_numbers: Iterator[int] | None = None,
-                  missed_phrases: MissedPhrases | None = None, speech_tap=None) -> LinePipeline:
+                  missed_phrases: MissedPhrases | None = None, speech_tap=None,
+                  red_check: RedCheck | None = None) -> LinePipeline:
     """A line's pipeline and keyword spotter, both built for the box's working rate.
-    `missed_phrases`: the box's, read once for all its lines (None: read for this one)."""
+    `missed_phrases`: the box's, read once for all its lines (None: read for this one);
+    `red_check`: the box's teacher check before a red light (RedCheck.from_config), if on."""
     rate = cfg.audio.sample_rate
     return LinePipeline(line, cfg, rubric, sinks, epoch, keyword_stage(cfg, rubric, line, rate), call_numbers,
-                        rate=rate, missed_phrases=missed_phrases, speech_tap=speech_tap)
+                        rate=rate, missed_phrases=missed_phrases, speech_tap=speech_tap, red_check=red_check)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import itertools
 import logging
 import queue
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
@@ -29,6 +29,7 @@ from edge.events import Alert, CallBoundary, Frame, KeywordHit, ProsodyEvent, Sc
 from edge.metrics import conversation_metrics
 from edge.prosody import ProsodyStream, RaisedVoiceTracker
 from edge.prosody.raised import RAISED_MIN_S
+from edge.redcheck import HeldReds, RedCheck
 from edge.scoring.callscore import CallIdentity, CallScore, build_callscore, make_call_id
 from edge.scoring.items import CallFacts, Hit
 from edge.scoring.misses import MissedPhrases
@@ -88,7 +89,8 @@ class LinePipeline:
     def __init__(self, line: str, cfg: Config, rubric: Rubric, sinks: Sequence[ScoreSink],
                  epoch: datetime | None = None, keywords: KeywordStage | None = None,
                  call_numbers: Iterator[int] | None = None, *, rate: int,
-                 missed_phrases: MissedPhrases | None = None, speech_tap=None):
+                 missed_phrases: MissedPhrases | None = None, speech_tap=None,
+                 red_check: RedCheck | None = None):
         self.line, self.cfg = line, cfg
         self.speech_tap = speech_tap  # learning mode's (edge/learning/tap.py); None: off
         self.sinks = list(sinks)
@@ -111,6 +113,8 @@ class LinePipeline:
         # the last part of call ids; shared between pipelines that score into one stream
         self._call_numbers = call_numbers or itertools.count(1)
         self._hits: list[KeywordHit] = []  # the line's keyword hits not yet given to a call
+        # red keyword alerts wait for the teacher's check (config alerts.teacher_confirms_red)
+        self._reds = HeldReds(red_check, rate) if red_check is not None else None
         self._use_rubric(rubric, keywords, missed_phrases or MissedPhrases.from_config(cfg, rubric))
         self._next_rubric: tuple[Rubric, KeywordStage | None, MissedPhrases] | None = None
 
@@ -160,6 +164,8 @@ class LinePipeline:
             raise ValueError(f"line {self.line!r}: a frame at {frame.sample_rate} Hz reached a pipeline "
                              f"built for {self.rate} Hz")
         self._mono = frame.customer is None
+        if self._reds is not None:
+            self._reds.hear(frame.agent, frame.t)
         if self._next_rubric is not None and self._call is None and all(
                 v.speaking_since is None for v in self.vads.values()):
             self._use_rubric(*self._next_rubric)
@@ -189,7 +195,9 @@ class LinePipeline:
         done += self._apply(self.segmenter.advance(end, speech_start, last_end))
         if self._call is not None:
             alerts = self._call.alerts
-            self._publish(alerts.on_keywords(hits))
+            self._publish(self._keyword_alerts(hits))
+            if self._reds is not None:
+                self._teacher_checked(self._reds.ready(self.now))
             if not self._mono:  # with one side heard, a silence may be the other side talking
                 self._publish(alerts.check_dead_air(self.now, self._segments, speech_start,
                                                     self.segmenter.external_call))
@@ -222,6 +230,35 @@ class LinePipeline:
         events: list[ProsodyEvent] = self.trackers[side].update(samples, t0)
         if self._call is not None:
             self._publish(self._call.alerts.on_prosody(side, events))
+
+    def _keyword_alerts(self, hits: list[KeywordHit]) -> list[Alert]:
+        """The keyword alerts to publish now; with the red check on, a red one is held instead."""
+        alerts = self._call.alerts
+        if self._reds is None:
+            return alerts.on_keywords(hits)
+        out = []
+        for hit in hits:
+            for alert in alerts.on_keywords([hit]):
+                if alert.severity == "red":
+                    self._reds.hold(alert, hit)
+                else:
+                    out.append(alert)
+        return out
+
+    def _teacher_checked(self, decided: list[tuple[Alert, dict[str, Any]]]) -> None:
+        for held, check in decided:
+            alert = replace(held, teacher_check=check)
+            for sink in self.sinks:
+                sink.on_red_check(alert)
+            if self._call.alerts.teacher_checked(alert):
+                self._publish([alert])
+            else:
+                log.info("line %s: red alert %s withheld: the teacher did not hear the phrase", self.line, alert.item)
+
+    @property
+    def red_alerts_held(self) -> int:
+        """Red alerts waiting for the teacher's check (0 with the check off)."""
+        return 0 if self._reds is None else self._reds.waiting
 
     def _publish(self, alerts: list[Alert]) -> None:
         for alert in alerts:
@@ -264,6 +301,8 @@ class LinePipeline:
     def _finish(self, ev: CallClosed) -> ScoredCall:
         call = self._call
         assert call is not None
+        if self._reds is not None:
+            self._teacher_checked(self._reds.settle())
         self._call = None
         duration = ev.end - ev.start
         segs = self._call_segments(ev.start, ev.end)

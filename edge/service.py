@@ -21,6 +21,7 @@ from edge.line import LINE_QUEUE_BLOCKS, DeviceLines, LineSources, keyword_stage
 from edge.config import Config, LineConfig
 from edge.events import CallBoundary, Frame, ScoreSink
 from edge.pipeline import Health, KeywordStage, LinePipeline, run_source
+from edge.redcheck import RedCheck
 from edge.scoring.misses import MissedPhrases
 from edge.scoring.rubric import Rubric, load_rubric
 from edge.sources import SourceEnd, SourceError, SourceItem
@@ -45,6 +46,7 @@ class Service:
                  open_device: Callable[[str | int | None], InputDevice] = SoundDevice, retry_s: float = 5.0):
         self.cfg, self.rubric, self.sinks, self.health = cfg, rubric, list(sinks), health
         self.missed_phrases = MissedPhrases.from_config(cfg, rubric)  # the trust file, read once for all lines
+        self.red_check = RedCheck.from_config(cfg)  # one teacher for all lines, when it checks red alerts
         self._sources = LineSources.of(cfg)
         self._open_device = open_device
         self._retry_s = retry_s
@@ -127,8 +129,8 @@ class Service:
             tap = SpeechTap(self.learning_store, line, self._sources.rate)
         # no epoch given: the pipeline takes the wall clock once its spotter is built, just
         # before its audio starts, so stream time 0 is when the line's audio began
-        return line_pipeline(line, self.cfg, self.rubric, self.sinks,
-                             missed_phrases=self.missed_phrases, speech_tap=tap)
+        return line_pipeline(line, self.cfg, self.rubric, self.sinks, missed_phrases=self.missed_phrases,
+                             speech_tap=tap, red_check=self.red_check)
 
     def _until_stopped(self, source: Iterator[SourceItem]) -> Iterator[SourceItem]:
         for item in source:

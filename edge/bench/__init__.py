@@ -28,6 +28,7 @@ from edge.config import Config
 SECTION_MODULES: tuple[str, ...] = (
     "edge.bench.pipeline",
     "edge.bench.keywords",  # the keyword spotter per channel, both runtimes, int8 and float
+    "edge.bench.teacher",  # the teacher per audio hour, and one check before a red light
 )
 PLUGIN_GROUP = "callqa.bench_sections"
 BENCH_CALL = Path(__file__).with_name("bench-call.wav")  # 146 s of generated calls, 16 kHz stereo

@@ -39,6 +39,7 @@ def run(args) -> int:
     from edge.line import LineSources, line_pipeline, load_setup
     from edge.config import ChannelMap
     from edge.pipeline import run_source
+    from edge.redcheck import RedCheck
     from edge.scoring.misses import MissedPhrases
     from edge.sinks import JsonLinesSink
     from edge.sources import SourceError
@@ -59,6 +60,7 @@ def run(args) -> int:
     failed = 0
     call_numbers = itertools.count(1)  # call ids stay unique across the files of one run
     missed_phrases = MissedPhrases.from_config(cfg, rubric)  # the trust file, read once for all files
+    red_check = RedCheck.from_config(cfg)  # the teacher, loaded once, when it checks red alerts
     progress = _progress(len(args.files))
     task = progress.add_task("scoring", total=len(args.files)) if progress else None
     if progress:
@@ -75,7 +77,7 @@ def run(args) -> int:
                 continue
             mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
             pipeline = line_pipeline(line, cfg, rubric, [sink], mtime - timedelta(seconds=duration), call_numbers,
-                                     missed_phrases)
+                                     missed_phrases, red_check)
 
             def on_call(call, path=path) -> None:
                 if draw is not None:

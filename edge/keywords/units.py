@@ -73,3 +73,27 @@ def unit_index_of(inventory: Sequence[str], units: Iterable[str]) -> list[int]:
     """Model output index of each unit: the inventory's position + 1 (output 0 is the blank)."""
     position = {u: i + 1 for i, u in enumerate(inventory)}
     return [position[u] for u in units if u in position]
+
+
+# A one-syllable phrase matched by sound would be found in every homophone (喂 in 为您服务).
+MIN_SOUND_SYLLABLES = 2
+
+
+def occurrences(transcript: str, phrase: str, by_sound: bool) -> int:
+    """How often `phrase` occurs in `transcript`: as characters, or as toneless syllables
+    (then homophones count too: 为 for 喂, 情 for 请)."""
+    if not by_sound:
+        return transcript.count(phrase)
+    said = " " + " ".join(syllables(han_only(transcript))) + " "
+    return said.count(" " + " ".join(syllables(han_only(phrase))) + " ")
+
+
+def heard_in(transcript: str, phrase: str) -> str | None:
+    """How a recogniser's `transcript` holds `phrase`: "characters", "sound" (the same toneless
+    syllables, for phrases of MIN_SOUND_SYLLABLES or more: a recogniser writes a rare insult
+    as a homophone), or None."""
+    if occurrences(transcript, phrase, False):
+        return "characters"
+    if len(han_only(phrase)) >= MIN_SOUND_SYLLABLES and occurrences(transcript, phrase, True):
+        return "sound"
+    return None

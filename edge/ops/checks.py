@@ -120,7 +120,26 @@ def teacher(cfg: Config) -> list[CheckResult]:
     return [CheckResult("teacher", status, f"{loaded.check.describe}; loaded in {loaded.load_s:.1f} s; "
                         f"{heard.cpu_s / heard.audio_s:.2f} CPU-s per audio-s on {heard.audio_s:.0f} s of the bench call "
                         f"(one 30 s window), {len(heard.segments)} segment(s) heard",
-                        "" if loaded.check.recorded else f"record its sha256: cd {folder} && sha256sum model.bin > SHA256SUMS")]
+                        "" if loaded.check.recorded else f"record its sha256: cd {folder} && sha256sum model.bin > SHA256SUMS"),
+            red_check(cfg, clip)]
+
+
+def red_check(cfg: Config, speech: np.ndarray) -> CheckResult:
+    """Whether red alerts wait for the teacher (alerts.teacher_confirms_red), and how long one
+    check takes here, on a check's clip of `speech` (16 kHz) with the teacher as the check loads it."""
+    if not cfg.alerts.teacher_confirms_red:
+        return CheckResult("red check", "skip", "off (alerts.teacher_confirms_red unset): red alerts go out as soon as heard")
+    from edge.redcheck import AFTER_S, BEFORE_S, RedCheck
+
+    check = RedCheck.from_config(cfg)  # the teacher loaded above: this one loads too
+    clip = speech[: int((BEFORE_S + 1.0 + AFTER_S) * 16000)]
+    heard = check.hear(clip, 16000, "神经病")
+    slow = heard.teacher_s >= cfg.alerts.teacher_timeout_s
+    return CheckResult("red check", "warn" if slow else "pass",
+                       f"on: a red alert waits for the teacher, at most {cfg.alerts.teacher_timeout_s:g} s; one check "
+                       f"took {heard.teacher_s:.2f} s, {heard.cpu_s:.2f} CPU-s, on a {len(clip) / 16000:.0f} s clip",
+                       "a check this slow lets every red through unconfirmed: raise alerts.teacher_timeout_s "
+                       "or turn the check off" if slow else "")
 
 
 def audio_devices(cfg: Config, wav: Path | None = None) -> list[CheckResult]:

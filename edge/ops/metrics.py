@@ -71,6 +71,9 @@ class BoxMetrics(ScoreSink):
         self.registry.register(_Fixed(info))
         self.calls_scored = Counter("callqa_calls_scored", "Calls scored and handed to the outbox", ["line"], registry=self.registry)
         self.alerts = Counter("callqa_alerts", "Live alerts raised", ["line", "severity"], registry=self.registry)
+        self.red_checks = Counter("callqa_red_checks", "Red keyword alerts the teacher checked (alerts.teacher_confirms_red), "
+                                  "by outcome: confirmed, not_heard (withheld), unclear / timeout / busy / failed "
+                                  "(published unconfirmed)", ["line", "outcome"], registry=self.registry)
         for line in health.lines:  # export zeros from the start so rates work from the first scrape
             self.calls_scored.labels(line)
 
@@ -83,6 +86,9 @@ class BoxMetrics(ScoreSink):
 
     def on_alert(self, alert: Alert) -> None:
         self.alerts.labels(alert.line, alert.severity).inc()
+
+    def on_red_check(self, alert: Alert) -> None:
+        self.red_checks.labels(alert.line, alert.teacher_check["outcome"]).inc()
 
     def serve(self, bind: str, port: int):
         """Start the HTTP endpoint (a daemon thread); returns the server for shutdown."""

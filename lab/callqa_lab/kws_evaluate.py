@@ -29,7 +29,7 @@ from callqa_lab.manifest import read_manifest, read_wav
 from edge.keywords.model import NEVER
 from edge.keywords.features import FRAME_S
 from edge.keywords.spotter import KeywordSpotter
-from edge.keywords.units import han_only, syllables, text_units
+from edge.keywords.units import han_only, occurrences, text_units
 
 PHRASES_FILE = Path(__file__).with_name("phrases.toml")
 FLOOR = 0.02  # detections below this confidence are not even recorded
@@ -154,15 +154,6 @@ def spotter_phrases(spotter: KeywordSpotter) -> dict[str, list[str]]:
     for kw in spotter.keywords:
         out[kw.category].append(kw.phrase)
     return dict(out)
-
-
-def occurrences(transcript: str, phrase: str, by_sound: bool) -> int:
-    """How often `phrase` occurs in `transcript`: as characters, or as toneless syllables
-    (then homophones count too: 为 for 喂, 情 for 请)."""
-    if not by_sound:
-        return transcript.count(phrase)
-    said = " " + " ".join(syllables(han_only(transcript))) + " "
-    return said.count(" " + " ".join(syllables(han_only(phrase))) + " ")
 
 
 def _kept(candidates: list[Detection], thresholds: np.ndarray) -> np.ndarray:

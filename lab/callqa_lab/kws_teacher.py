@@ -23,8 +23,8 @@ from pathlib import Path
 from edge.config import ConfigError
 from edge.keywords.teacher import Teacher, Transcript, install, verify
 from edge.keywords.trust import CategoryTrust, KeywordTrust, model_identity, utc_now
-from edge.keywords.units import han_only
-from callqa_lab.kws_evaluate import Run, category_table, line_audio, occurrences, operating_thresholds, spot_as_asked
+from edge.keywords.units import han_only, occurrences
+from callqa_lab.kws_evaluate import Run, category_table, line_audio, operating_thresholds, spot_as_asked
 from callqa_lab.linesim import LineSim
 from callqa_lab.manifest import read_manifest
 
