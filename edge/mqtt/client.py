@@ -127,6 +127,9 @@ class BoxClient:
         self._wake = threading.Event()  # the publisher thread has work
         self._stopping = threading.Event()
         self._connected = threading.Event()
+        # the broker has confirmed the box's subscriptions (CTI events, acks, receipts): only then
+        # does a command another client publishes reach this box
+        self._subscribed = threading.Event()
         self._queue = DurableQueue(cfg.outbox.path or cfg.box.state_dir / "outbox.sqlite", cfg.outbox,
                                    on_failure=self._wake.set, clock=clock)
         self._window = SendWindow(self._queue, self._hand_to_paho)
@@ -150,6 +153,7 @@ class BoxClient:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *args: self._subscribed.set()
         self._set_will()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -199,7 +203,9 @@ class BoxClient:
         return self._connected.is_set()
 
     def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
+        """Connected and subscribed, within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        return self._connected.wait(timeout) and self._subscribed.wait(max(0.0, deadline - time.monotonic()))
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -357,6 +363,7 @@ class BoxClient:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was = self._connected.is_set()
         self._connected.clear()
+        self._subscribed.clear()
         self._set_will()
         if was and not self._stopping.is_set():
             log.warning("lost the broker connection (%s); unacknowledged messages stay in the outbox "
