@@ -59,7 +59,7 @@ class _Energy:
         self._above = above_db
         self.t0 = 0.0  # time of db[0]
         self.db = np.zeros(0)
-        self.threshold = np.inf
+        self._threshold: float | None = np.inf  # None: to be worked out from db when next asked
 
     def add(self, samples: np.ndarray, t0: float) -> None:
         n = len(samples) // self._step
@@ -71,8 +71,16 @@ class _Energy:
             self.t0 = t0
         self.db = np.concatenate((self.db, db))[-self._keep :]
         self.t0 = t0 + n * self.STEP_S - len(self.db) * self.STEP_S
-        low, floor = np.percentile(self.db, (1, 10))
-        self.threshold = float(floor + max(self._above, EDGE_NOISE_SPREADS * (floor - low)))
+        self._threshold = None
+
+    @property
+    def threshold(self) -> float:
+        """Loud above this (dB): the noise floor of the past `keep_s` plus a margin. Worked out
+        only when a segment edge asks (a percentile over 10 s on every block cost 5 % of a line)."""
+        if self._threshold is None:
+            low, floor = np.percentile(self.db, (1, 10))
+            self._threshold = float(floor + max(self._above, EDGE_NOISE_SPREADS * (floor - low)))
+        return self._threshold
 
     def _index(self, t: float) -> int:
         return int(round((t - self.t0) / self.STEP_S))

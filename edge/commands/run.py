@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
 import sys
 import threading
@@ -21,6 +23,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    _few_malloc_arenas()
     # Imported here: `callqa --help` and the other commands must not pay for the pipeline.
     from edge.line import load_setup
     from edge.config import ConfigError
@@ -66,6 +69,18 @@ def run(args) -> int:
             if mqtt is not None:
                 _close_mqtt(mqtt, cfg.mqtt, service.stop_event if ended else None)
     return 1 if service.failures else 0
+
+
+def _few_malloc_arenas() -> None:
+    """glibc gives each thread that contends for malloc an arena of its own (up to 8 per core)
+    and keeps what they free: about 60 MiB over eight line threads, measured by `callqa bench
+    --lines 8`. Two arenas cost no measurable CPU. MALLOC_ARENA_MAX set by a site wins."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX, from glibc's malloc.h
+    except (OSError, AttributeError):
+        pass  # not glibc (musl has no per-thread arenas): nothing to cap
 
 
 def _model_in_use(cfg) -> str | None:

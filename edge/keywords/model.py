@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import threading
+import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +82,8 @@ class AcousticModel(ABC):
     """features [window, 40] float32 → log-probabilities [window - 2*context, 1 + units]."""
 
     runtime: ClassVar[str]
+    # Whether one instance may serve several lines' threads at once (then load_model shares it).
+    thread_safe: ClassVar[bool] = False
 
     def __init__(self, path: Path, window: int) -> None:
         self.path = path
@@ -97,4 +101,19 @@ def load_model(info: ModelInfo, runtime: str, precision: str = "int8") -> Acoust
     if not path.is_file():
         raise ConfigError(f"keywords.model: {path}: model file missing")
     module = importlib.import_module(RUNTIMES[runtime])
-    return module.Model(path, info.window)
+    if not module.Model.thread_safe:
+        return module.Model(path, info.window)
+    # One session per model file for the whole box: eight lines share its weights and memory.
+    # The file's size and mtime are in the key, so a reload after the file changed loads anew.
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, info.window)
+    with _shared_lock:
+        model = _shared.get(key)
+        if model is None:
+            model = _shared[key] = module.Model(path, info.window)
+    return model
+
+
+# Dropped when no spotter holds them any more, so an old model's session goes with its last line.
+_shared: "weakref.WeakValueDictionary[tuple, AcousticModel]" = weakref.WeakValueDictionary()
+_shared_lock = threading.Lock()

@@ -12,6 +12,7 @@ from edge.keywords.model import AcousticModel
 
 class Model(AcousticModel):
     runtime = "onnx"
+    thread_safe = True  # InferenceSession.run may be called from several threads at once
 
     def __init__(self, path: Path, window: int) -> None:
         super().__init__(path, window)
@@ -20,6 +21,8 @@ class Model(AcousticModel):
         # model would only fight them for the same cores.
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
+        # No memory arena: with one thread per call the arena only keeps each caller's peak.
+        opts.enable_cpu_mem_arena = False
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
 

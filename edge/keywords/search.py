@@ -66,17 +66,13 @@ class KeywordSearch:
         self._max_len = (n_units * MAX_FRAMES_PER_UNIT).astype(int)[kw_of]
         self._needs_boundary = self._first & np.array([kw.starts_with_final for kw in keywords])[kw_of]
         self._initial_ids = initial_ids
-        # Predecessors of each state, as offsets back in the state vector with the cost of
-        # taking them (-inf: not allowed): stay, from the blank before, from the unit before.
-        self._pred = np.clip(np.arange(len(labels))[None, :] - np.arange(3)[:, None], 0, None)
-        cost = np.full(self._pred.shape, _NEG)
-        cost[0] = 0.0
-        cost[1, ~self._first] = 0.0
-        cost[2, np.concatenate(skip_ok)] = 0.0
-        self._pred_cost = cost
+        # The cost of reaching each state from each predecessor (_NEG: not allowed): from the
+        # state itself, from the state one back (the blank or unit before) and from two back
+        # (the unit before, skipping the blank between).
+        self._from_one_back = np.where(~self._first, 0.0, _NEG)[1:]
+        self._from_two_back = np.where(np.concatenate(skip_ok), 0.0, _NEG)[2:]
         self._entry = np.where(self._first, 0.0, _NEG)  # entering from the filler is free
         self._entry_after_initial = np.where(self._needs_boundary, _NEG, self._entry)
-        self._cols = np.arange(len(labels))
         self._initial_list = np.array(sorted(initial_ids), int)
         self.reset()
 
@@ -96,19 +92,26 @@ class KeywordSearch:
         last_scores = np.empty((n, len(self.keywords)))
         starts = np.empty((n, len(self.keywords)), int)
         s, st = self._score, self._start
-        pred, pred_cost, cols, max_len, last = self._pred, self._pred_cost, self._cols, self._max_len, self._last
+        one, two, max_len, last = self._from_one_back, self._from_two_back, self._max_len, self._last
         entries = (self._entry, self._entry_after_initial)
-        # Frames depend on each other; states are vectorised. Everything that does not feed the
-        # next frame (the confidences, where a keyword may start) is computed outside the loop:
-        # this loop is the keyword spotter's largest cost per line (`callqa bench --lines`).
+        m = len(s)
+        via_one, via_two = np.full(m, _NEG), np.full(m, _NEG)
+        st_one, st_two = np.zeros(m, int), np.zeros(m, int)
+        # Frames depend on each other; states are vectorised, and predecessors are shifted
+        # views rather than gathers. Everything that does not feed the next frame (the
+        # confidences, where a keyword may start) is computed outside the loop: this loop is
+        # the keyword spotter's largest cost per line (`callqa bench --lines`).
         for i in range(n):
             t = self.frame + i
-            cand = s[pred] + pred_cost
-            k = cand.argmax(axis=0)
-            best = cand[k, cols]
+            np.add(s[:-1], one, out=via_one[1:])
+            np.add(s[:-2], two, out=via_two[2:])
+            st_one[1:], st_two[2:] = st[:-1], st[:-2]
+            # the first best predecessor wins a tie: stay, then one back, then two back
+            stay = (s >= via_one) & (s >= via_two)
+            best = np.maximum(np.maximum(s, via_one), via_two)
+            st = np.where(stay, st, np.where(via_one >= via_two, st_one, st_two))
             entry = entries[after_initial[i]]
-            enter = entry > best
-            st = np.where(enter, t, st[pred[k, cols]])
+            st = np.where(entry > best, t, st)
             s = np.where(t - st >= max_len, _NEG, np.maximum(entry, best) + rel[i])
             last_scores[i] = s[last]
             starts[i] = st[last]

@@ -20,7 +20,8 @@ from edge.events import KeywordHit, Side
 from edge.keywords.features import FRAME_S, HOP, PAD_VALUE, SAMPLE_RATE, WIN, N_MELS, StreamingLogMel
 from edge.keywords.model import AcousticModel, ModelInfo, load_model
 from edge.keywords.search import Keyword, KeywordSearch
-from edge.keywords.units import INITIALS, UnrepresentablePhrase, han_only, phrase_units, unit_index_of
+from edge.keywords.spelling import spell_phrases
+from edge.keywords.units import INITIALS, han_only, unit_index_of
 
 log = logging.getLogger(__name__)
 _GAP_S = 0.05  # a chunk starting this much after the previous one ended begins a new segment
@@ -59,12 +60,12 @@ class KeywordSpotter:
         self.line = line
         unit_index = dict(zip(info.units, unit_index_of(info.units, info.units)))
         keywords = []
+        spelled = spell_phrases([text for texts in phrases.values() for text in texts], info.units)
         for category, texts in phrases.items():
             for text in texts:
-                try:
-                    units = phrase_units(text, info.units)
-                except UnrepresentablePhrase as e:
-                    raise ConfigError(f"rubric category {category!r}: {e}") from None
+                units = spelled[text]
+                if isinstance(units, Exception):
+                    raise ConfigError(f"rubric category {category!r}: {units}")
                 keywords.append(Keyword(text, category, tuple(unit_index[u] for u in units),
                                         starts_with_final=units[0] not in INITIALS))
         if not keywords:

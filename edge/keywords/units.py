@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from pypinyin import Style, lazy_pinyin
-
 BLANK = "<b>"
 # Syllable initials (pypinyin, strict=False, so y and w count); m and n also end 嗯/呣 but
 # almost always start a syllable.
@@ -30,9 +28,17 @@ def han_only(text: str) -> str:
     return "".join(_HAN.findall(text))
 
 
+def _pinyin(text: str, style: str, **kw) -> list[str]:
+    # Imported when first needed: pypinyin's tables take ~55 MiB of a process, and the live
+    # service spells its phrases in a short-lived child (edge.keywords.spelling) instead.
+    from pypinyin import Style, lazy_pinyin
+
+    return lazy_pinyin(text, style=getattr(Style, style), errors="ignore", **kw)
+
+
 def syllables(text: str) -> list[str]:
     """Toneless pinyin syllables of a run of Chinese characters (one per character)."""
-    return lazy_pinyin(text, style=Style.NORMAL, errors="ignore")
+    return _pinyin(text, "NORMAL")
 
 
 def text_units(text: str) -> list[str]:
@@ -40,8 +46,8 @@ def text_units(text: str) -> list[str]:
     han = han_only(text)
     if not han:
         return []
-    initials = lazy_pinyin(han, style=Style.INITIALS, strict=False, errors="ignore")
-    finals = lazy_pinyin(han, style=Style.FINALS, strict=False, errors="ignore")
+    initials = _pinyin(han, "INITIALS", strict=False)
+    finals = _pinyin(han, "FINALS", strict=False)
     units: list[str] = []
     for ini, fin in zip(initials, finals):
         if ini:
