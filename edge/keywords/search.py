@@ -73,7 +73,7 @@ class KeywordSearch:
         self._from_two_back = np.where(np.concatenate(skip_ok), 0.0, _NEG)[2:]
         self._entry = np.where(self._first, 0.0, _NEG)  # entering from the filler is free
         self._entry_after_initial = np.where(self._needs_boundary, _NEG, self._entry)
-        self._initial_list = np.array(sorted(initial_ids), int)
+        self._is_initial = np.zeros(0, bool)  # output id → is it an initial? (sized at the first step)
         self.reset()
 
     def reset(self) -> None:
@@ -88,31 +88,43 @@ class KeywordSearch:
         the best path of each keyword ending at each of these frames."""
         n = len(log_probs)
         rel = log_probs[:, self._labels] - np.where(self._is_blank, log_probs.max(axis=1, keepdims=True), 0.0)
+        if len(self._is_initial) != log_probs.shape[1]:  # a table lookup per frame instead of np.isin
+            self._is_initial = np.isin(np.arange(log_probs.shape[1]), sorted(self._initial_ids))
         after_initial = self._after_initial_at(log_probs.argmax(axis=1))
         last_scores = np.empty((n, len(self.keywords)))
         starts = np.empty((n, len(self.keywords)), int)
-        s, st = self._score, self._start
+        s, st = self._score.copy(), self._start.copy()
         one, two, max_len, last = self._from_one_back, self._from_two_back, self._max_len, self._last
         entries = (self._entry, self._entry_after_initial)
         m = len(s)
-        via_one, via_two = np.full(m, _NEG), np.full(m, _NEG)
-        st_one, st_two = np.zeros(m, int), np.zeros(m, int)
-        # Frames depend on each other; states are vectorised, and predecessors are shifted
-        # views rather than gathers. Everything that does not feed the next frame (the
-        # confidences, where a keyword may start) is computed outside the loop: this loop is
-        # the keyword spotter's largest cost per line (`callqa bench --lines`).
+        via_one, via_two, pred_best, best, new_s = (np.full(m, _NEG) for _ in range(5))
+        new_st, st_two, age = np.zeros(m, int), np.zeros(m, int), np.zeros(m, int)
+        take_two, stay, enter, expired = (np.zeros(m, bool) for _ in range(4))
+        # Frames depend on each other; states are vectorised, predecessors are shifted views
+        # and every array is reused (no allocation per frame). Everything that does not feed
+        # the next frame (the confidences, where a keyword may start) is computed outside the
+        # loop: this loop is the keyword spotter's largest cost per line (`callqa bench --lines`).
         for i in range(n):
             t = self.frame + i
             np.add(s[:-1], one, out=via_one[1:])
             np.add(s[:-2], two, out=via_two[2:])
-            st_one[1:], st_two[2:] = st[:-1], st[:-2]
+            new_st[1:], st_two[2:] = st[:-1], st[:-2]
             # the first best predecessor wins a tie: stay, then one back, then two back
-            stay = (s >= via_one) & (s >= via_two)
-            best = np.maximum(np.maximum(s, via_one), via_two)
-            st = np.where(stay, st, np.where(via_one >= via_two, st_one, st_two))
+            np.greater(via_two, via_one, out=take_two)
+            np.copyto(new_st, st_two, where=take_two)
+            np.maximum(via_one, via_two, out=pred_best)
+            np.greater_equal(s, pred_best, out=stay)
+            np.copyto(new_st, st, where=stay)
+            np.maximum(s, pred_best, out=best)
             entry = entries[after_initial[i]]
-            st = np.where(entry > best, t, st)
-            s = np.where(t - st >= max_len, _NEG, np.maximum(entry, best) + rel[i])
+            np.greater(entry, best, out=enter)
+            np.copyto(new_st, t, where=enter)
+            np.maximum(entry, best, out=best)
+            np.add(best, rel[i], out=new_s)
+            np.subtract(t, new_st, out=age)
+            np.greater_equal(age, max_len, out=expired)
+            np.copyto(new_s, _NEG, where=expired)
+            s, new_s, st, new_st = new_s, s, new_st, st
             last_scores[i] = s[last]
             starts[i] = st[last]
         self._score, self._start = s, st
@@ -123,7 +135,7 @@ class KeywordSearch:
         """Per frame: was the last non-blank output heard before it an initial? (0/1, carried
         over from the previous step)."""
         nonblank = heard != 0
-        is_initial = np.isin(heard, self._initial_list)
+        is_initial = self._is_initial[heard]
         # index of the last non-blank frame up to and including each frame (-1: none yet)
         last = np.maximum.accumulate(np.where(nonblank, np.arange(len(heard)), -1))
         upto = np.where(last >= 0, is_initial[np.maximum(last, 0)], self._after_initial)

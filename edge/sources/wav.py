@@ -173,6 +173,8 @@ def read_channels(path: Path | str, sample_rate: int) -> Channels:
     """Read `path` and resample each of its channels to `sample_rate`."""
     path = Path(path)
     rate, data, truncated = _read(path)
+    if data.dtype == np.int16 and rate == sample_rate:  # the working format already: no float copies
+        return Channels(path, sample_rate, data.reshape(len(data), -1), truncated)
     x = _to_float(data, path)
     if x.ndim == 1:
         x = x[:, None]

@@ -19,7 +19,7 @@ what anyone could read about it:
 - score delay: from the earliest a call can be known to have ended (its last speech +
   calls.end_silence_s) to the score's PUBLISH arriving.
 
-    callqa bench --lines 8 [--rate 16000] [--calls 3] [--fast] [--broker URL] [--json PATH]
+    callqa bench --lines 8 [--rate 16000] [--calls 3] [--fast] [--runtime onnx|tflite] [--broker URL] [--json]
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ class LinesResult:
     lines: int
     rate: int
     realtime: bool
+    runtime: str  # the keyword model's runtime (int8)
     audio_s_per_line: float  # audio replayed per line
     window_s: float  # wall time over which CPU was measured (every line playing)
     cpu_pct_per_line: float  # % of one core per line, over the window
@@ -122,12 +123,12 @@ def _toml(value) -> str:
 
 
 def write_config(path: Path, workdir: Path, calls: Path, lines: int, rate: int, realtime: bool,
-                 broker_url: str, metrics_port: int) -> None:
+                 broker_url: str, metrics_port: int, runtime: str = "onnx") -> None:
     """The box config of the run: replay lines, keywords (int8, the default) and MQTT on."""
     sections = {
         "box": {"site": "bench", "group": "g1", "id": f"bench-{uuid.uuid4().hex[:6]}", "state_dir": workdir / "state"},
         "audio": {"sample_rate": rate},
-        "keywords": {"enabled": True, "runtime": "onnx", "precision": "int8"},
+        "keywords": {"enabled": True, "runtime": runtime, "precision": "int8"},
         # receipts off: no central store here, a message is done at the broker's PUBACK
         "mqtt": {"enabled": True, "url": broker_url, "receipts": False, "drain_s": 30.0},
         "outbox": {"path": workdir / "outbox.sqlite"},
@@ -243,7 +244,7 @@ def _delays(truths: dict[str, list[dict]], epochs: dict[str, float], scores: lis
 
 
 def run_lines(lines: int = 8, rate: int = 16000, calls: int = 3, realtime: bool = True,
-              broker_url: str | None = None, workdir: Path | None = None) -> LinesResult:
+              broker_url: str | None = None, workdir: Path | None = None, runtime: str = "onnx") -> LinesResult:
     with tempfile.TemporaryDirectory(prefix="callqa-bench-lines-") as tmp:
         work = Path(workdir or tmp)
         truths = generate_lines(work / "calls", lines, calls, rate)
@@ -252,17 +253,17 @@ def run_lines(lines: int = 8, rate: int = 16000, calls: int = 3, realtime: bool 
             broker = Broker(work / "broker", extra_conf=BROKER_QUEUES).start()
             broker_url = broker.url
         try:
-            return _measure(work, truths, lines, rate, realtime, broker_url)
+            return _measure(work, truths, lines, rate, realtime, broker_url, runtime)
         finally:
             if broker is not None:
                 broker.stop()
 
 
 def _measure(work: Path, truths: dict[str, list[dict]], lines: int, rate: int, realtime: bool,
-             broker_url: str) -> LinesResult:
+             broker_url: str, runtime: str) -> LinesResult:
     port = free_port()
     config = work / "box.toml"
-    write_config(config, work, work / "calls", lines, rate, realtime, broker_url, port)
+    write_config(config, work, work / "calls", lines, rate, realtime, broker_url, port, runtime)
     box = next(row.split("=", 1)[1].strip().strip('"') for row in config.read_text().splitlines()
                if row.startswith("id ="))
     subscriber = _Subscriber(broker_url, Topics("callqa/v1", "bench", "g1", box))
@@ -289,7 +290,7 @@ def _measure(work: Path, truths: dict[str, list[dict]], lines: int, rate: int, r
     (work / "messages.json").write_text(json.dumps({"scores": subscriber.scores, "alerts": subscriber.alerts}))
     if proc.returncode != 0:
         raise RuntimeError(f"callqa run exited {proc.returncode}:\n{(work / 'service.log').read_text()[-3000:]}")
-    return _result(samples, truths, subscriber, lines, rate, realtime)
+    return _result(samples, truths, subscriber, lines, rate, realtime, runtime)
 
 
 def _audio(sample: "_Sample") -> dict[str, float]:
@@ -298,7 +299,7 @@ def _audio(sample: "_Sample") -> dict[str, float]:
 
 
 def _result(samples: list["_Sample"], truths, subscriber: _Subscriber, lines: int, rate: int,
-            realtime: bool) -> LinesResult:
+            realtime: bool, runtime: str) -> LinesResult:
     playing = [s for s in samples if len(_audio(s)) == lines and min(_audio(s).values()) > 0]
     if len(playing) < 2:
         raise RuntimeError("the service's lines never all played audio (see service.log)")
@@ -313,7 +314,7 @@ def _result(samples: list["_Sample"], truths, subscriber: _Subscriber, lines: in
     rtf = final.get("callqa_line_rtf", {})
     alert_delays, score_delays = _delays(truths, _epochs(samples), subscriber.scores, subscriber.alerts)
     return LinesResult(
-        lines=lines, rate=rate, realtime=realtime,
+        lines=lines, rate=rate, realtime=realtime, runtime=runtime,
         audio_s_per_line=round(statistics.mean(_audio(samples[-1]).values()), 1),
         window_s=round(wall, 1),
         cpu_pct_per_line=round(100 * cpu / wall / lines, 3),
@@ -333,7 +334,7 @@ def _result(samples: list["_Sample"], truths, subscriber: _Subscriber, lines: in
 
 
 ROWS = (  # (label, field, format)
-    ("lines, rate", None, None),
+    ("lines, rate, keyword runtime", None, None),
     ("audio per line", "audio_s_per_line", "{:.0f} s"),
     ("CPU per line (process utime+stime / wall / lines)", "cpu_pct_per_line", "{:.2f} % of one core"),
     ("CPU, whole service", "cpu_pct_total", "{:.1f} % of one core"),
@@ -352,7 +353,7 @@ ROWS = (  # (label, field, format)
 
 def _cell(r: LinesResult, label: str, key: str | None, fmt: str | None) -> str:
     if label.startswith("lines"):
-        return f"{r.lines} × {r.rate} Hz, {'real time' if r.realtime else 'as fast as possible'}"
+        return f"{r.lines} × {r.rate} Hz, {'real time' if r.realtime else 'as fast as possible'}, {r.runtime} int8"
     if label.startswith("RSS while"):
         return f"{r.rss_mib_median:.0f} / {r.rss_mib_max:.0f} MiB"
     if label.startswith("scores"):
@@ -372,7 +373,8 @@ def cli(args) -> int:
     from edge.commands.bench import machine_name
 
     rate = args.rate or 16000
-    result = run_lines(args.lines, rate, args.calls, realtime=not args.fast, broker_url=args.broker)
+    result = run_lines(args.lines, rate, args.calls, realtime=not args.fast, broker_url=args.broker,
+                       runtime=args.runtime)
     result.machine = machine_name()
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
