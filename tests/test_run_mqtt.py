@@ -51,5 +51,6 @@ realtime = false
     assert {a["call_id"] for a in alerts} == {scores[1]["call_id"]}
     online = [env["body"] for env in central.of_kind("status") if env["body"]["state"] == "online"]
     assert online and {s["model"] for s in online} == {short_model(running_model(load_config(cfg).keywords))}
-    assert online[0]["model"].startswith("kws.int8.onnx sha256:")
+    runtime = load_config(cfg).keywords.runtime  # "auto" resolved: tflite where LiteRT is installed
+    assert online[0]["model"].startswith(f"kws.int8.{'tflite' if runtime == 'tflite' else 'onnx'} sha256:")
     central.close()

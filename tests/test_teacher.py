@@ -20,7 +20,9 @@ from scipy.io import wavfile
 from callqa_lab.gencall import generate_call
 from callqa_lab.manifest import read_manifest, read_wav
 from callqa_lab.shared import REAL_ZH
+from edge.config import KeywordsConfig
 from edge.keywords import teacher as tch
+from edge.keywords.model import ModelInfo
 from edge.keywords.teacher import Teacher, TeacherError
 from edge.keywords.trust import CategoryTrust, KeywordTrust, model_identity
 
@@ -210,7 +212,8 @@ def test_eval_kws_teacher_on_a_folder_of_wavs_writes_figures_picture_and_trust_f
     assert "teacher_vs_transcripts" not in report  # a folder of WAVs has no transcripts
     assert (out / "site.png").stat().st_size > 5000
     trust = KeywordTrust.read(trust_path)
-    assert trust.model == model_identity(REPO / "models/kws.int8.onnx") and trust.rate == 8000
+    box_model = REPO / "models" / ModelInfo.load(None).files[KeywordsConfig().runtime]["int8"]  # the box's default
+    assert trust.model == model_identity(box_model) and trust.rate == 8000
     assert trust.audio_s == pytest.approx(seconds, abs=0.5)
     assert trust.categories["greeting"].teacher_occurrences == cats["greeting"]["text"]["occurrences"]
     assert set(trust.categories) == set(cats)

@@ -20,8 +20,8 @@ def add_arguments(p) -> None:
                         "(needs the lab: pip install -e ./lab)")
     p.add_argument("--calls", type=int, default=3, help="--lines: generated calls each line replays (default 3)")
     p.add_argument("--fast", action="store_true", help="--lines: replay as fast as possible (a stress figure), not in real time")
-    p.add_argument("--runtime", choices=("onnx", "tflite"), default="onnx",
-                   help="--lines: the keyword model's runtime, int8 (default onnx)")
+    p.add_argument("--runtime", choices=("auto", "onnx", "tflite"), default="auto",
+                   help="--lines: the keyword model's runtime, int8 (default: the box's, auto)")
     p.add_argument("--broker", metavar="URL", help="--lines: this broker (default: a Mosquitto started on a loopback port)")
 
 

@@ -19,7 +19,7 @@ what anyone could read about it:
 - score delay: from the earliest a call can be known to have ended (its last speech +
   calls.end_silence_s) to the score's PUBLISH arriving.
 
-    callqa bench --lines 8 [--rate 16000] [--calls 3] [--fast] [--runtime onnx|tflite] [--broker URL] [--json]
+    callqa bench --lines 8 [--rate 16000] [--calls 3] [--fast] [--runtime auto|onnx|tflite] [--broker URL] [--json]
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from scipy.io import wavfile
 from callqa_contract.broker import parse_broker_url
 from callqa_contract.messages import parse_iso
 from callqa_contract.topics import Topics
+from edge.config import KeywordsConfig
 from edge.line import REPLAY_GAP_S
 from callqa_lab.bench_mqtt import BROKER_QUEUES, _percentiles
 from callqa_lab.gencall import generate_call
@@ -123,7 +124,7 @@ def _toml(value) -> str:
 
 
 def write_config(path: Path, workdir: Path, calls: Path, lines: int, rate: int, realtime: bool,
-                 broker_url: str, metrics_port: int, runtime: str = "onnx") -> None:
+                 broker_url: str, metrics_port: int, runtime: str = "auto") -> None:
     """The box config of the run: replay lines, keywords (int8, the default) and MQTT on."""
     sections = {
         "box": {"site": "bench", "group": "g1", "id": f"bench-{uuid.uuid4().hex[:6]}", "state_dir": workdir / "state"},
@@ -244,7 +245,8 @@ def _delays(truths: dict[str, list[dict]], epochs: dict[str, float], scores: lis
 
 
 def run_lines(lines: int = 8, rate: int = 16000, calls: int = 3, realtime: bool = True,
-              broker_url: str | None = None, workdir: Path | None = None, runtime: str = "onnx") -> LinesResult:
+              broker_url: str | None = None, workdir: Path | None = None, runtime: str = "auto") -> LinesResult:
+    runtime = KeywordsConfig(runtime=runtime).runtime  # "auto" → what this machine runs
     with tempfile.TemporaryDirectory(prefix="callqa-bench-lines-") as tmp:
         work = Path(workdir or tmp)
         truths = generate_lines(work / "calls", lines, calls, rate)

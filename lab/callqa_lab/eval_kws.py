@@ -25,7 +25,8 @@ def add_arguments(p) -> None:
     p.add_argument("--line-sim", choices=("test", "none"), default="test",
                    help="'test': headset-line simulation with held-out noise types; 'none': audio as recorded "
                         "(a site's own line recordings)")
-    p.add_argument("--runtime", choices=("onnx", "tflite"), default="onnx")
+    p.add_argument("--runtime", choices=("auto", "onnx", "tflite"), default="auto",
+                   help="the spotter's runtime (default: the box's, auto), so a trust file names the model the box runs")
     p.add_argument("--precision", choices=("int8", "float"), default="int8")
     p.add_argument("--model", type=Path, default=None, help="model manifest (default models/kws.json)")
     p.add_argument("--phrases", type=Path, default=PHRASES_FILE, help="TOML: category = [phrases]")
@@ -36,7 +37,9 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from edge.config import ConfigError
+    from edge.config import ConfigError, KeywordsConfig
+
+    args.runtime = KeywordsConfig(runtime=args.runtime).runtime  # "auto" → what this machine runs
 
     if (args.manifest is None) == (args.teacher is None):
         raise ConfigError("eval-kws: give a MANIFEST, or --teacher DIR_OR_MANIFEST (not both)")
