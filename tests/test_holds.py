@@ -10,8 +10,11 @@ import pytest
 from callqa_lab.gencall import generate_call, generate_sequence
 from edge.config import ConfigError, parse_config
 from edge.events import CallBoundary
+from edge.pipeline import LinePipeline
+from edge.scoring.rubric import load_rubric
+from edge.sources.wav import wav_source
 from edge.timeline import write_timeline
-from tests.test_pipeline import EPOCH, score
+from tests.test_pipeline import EPOCH, recording, score
 
 RATE = 8000
 
@@ -104,3 +107,19 @@ def test_bad_hold_settings_are_refused_naming_the_key(calls, message):
     with pytest.raises(ConfigError) as e:
         parse_config({"calls": calls}, "box.toml")
     assert str(e.value) == f"box.toml: {message}"
+
+
+@pytest.mark.parametrize("gap_line, waits", [("idle", "end_silence_s"), ("open", "max_hold_s")])
+def test_a_score_waits_for_a_possible_hold_only_while_the_customer_line_is_open(gap_line, waits):
+    """After the last speech, the score comes end_silence_s later when the customer channel has
+    gone idle (the caller hung up), and max_hold_s later while it stays open (it may be a hold)."""
+    pcm, truth = generate_sequence([("polite", 21), ("rude", 22)], [50.0], RATE, new_line=True, gap_line=gap_line,
+                                   seed=23)
+    cfg = parse_config({"audio": {"sample_rate": RATE}, "calls": {"max_hold_s": 30.0}})
+    pipe = LinePipeline("desk1", cfg, load_rubric(), [], EPOCH, rate=RATE)
+    scored_at = []
+    for frame in wav_source(recording(pcm, RATE), "desk1", 0.3):
+        if pipe.feed(frame):
+            scored_at.append(pipe.now)
+    delay = scored_at[0] - truth["calls"][0]["last_speech"]
+    assert delay == pytest.approx(getattr(cfg.calls, waits), abs=0.7)
