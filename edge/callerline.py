@@ -35,14 +35,13 @@ BAND_EDGES_HZ = (0.0, 250.0, 500.0, 1000.0, 2000.0, 3000.0, 3500.0, 4000.0, 8000
 FLOOR_PERCENTILE = 20  # the line's noise floor: this percentile of the frame levels
 QUIET_ABOVE_FLOOR_DB = 3.0  # the frames whose spectrum is the line's colour: within this of the floor
 MIN_FRAMES = 50  # half a second of frames at least, else no fingerprint
-FLOOR_CHANGE_DB = 4.0  # a noise floor this much higher or lower: another line
-SHAPE_CHANGE_DB = 6.0  # a band this much louder or quieter relative to the others: another colour
+FLOOR_CHANGE_DB = 3.0  # a noise floor this much higher or lower: another line (same call on generated lines: < 0.4 dB)
+SHAPE_CHANGE_DB = 4.0  # a band this much louder or quieter relative to the others: another colour (same call: < 2.2 dB)
 HUNG_UP_BELOW_DB = 12.0  # the customer channel this far below the call's floor: no call on it (idle)
 HOLD_AUDIO_BELOW_DB = 12.0  # sound this far under the customer's speech level is not the customer talking
 REFERENCE_S = 20.0  # the call's line is taken from this much before a silence
 RESUME_S = 3.0  # after speech resumes, this long is listened to before deciding (line, phrases)
 RESUME_MAX_S = 10.0  # … or longer, until MIN_FRAMES of the customer channel without their speech are heard
-BEFORE_RESUME_S = 0.5  # the line at the resume is measured from this long before it (a new line connects first)
 SPEECH_MARGIN_S = 0.1  # frames this close to the customer's speech are not the line's noise
 EXTRA_KEEP_S = REFERENCE_S + RESUME_MAX_S + 5.0
 RESUME_CATEGORY = "hold"  # the rubric's keyword category of hold and resume phrases (请您稍等, 让您久等了 …)
@@ -205,7 +204,7 @@ class CallerLine:
         if any(h.category == GREETING_CATEGORY and gap.resume - 0.5 <= h.start <= gap.resume + RESUME_S for h in agent):
             return Resume(True, "greeting")
         before = self.fingerprint(*gap.reference, speech)
-        after = self.fingerprint(gap.resume - BEFORE_RESUME_S, now, speech)
+        after = self.fingerprint(gap.resume, now, speech)
         if after is None and now < gap.resume + RESUME_MAX_S:
             return None
         if before is None or after is None:
