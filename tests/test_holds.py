@@ -123,3 +123,21 @@ def test_a_score_waits_for_a_possible_hold_only_while_the_customer_line_is_open(
             scored_at.append(pipe.now)
     delay = scored_at[0] - truth["calls"][0]["last_speech"]
     assert delay == pytest.approx(getattr(cfg.calls, waits), abs=0.7)
+
+
+def test_eval_holds_reports_each_kind_at_each_rate():
+    from callqa_lab.eval_holds import evaluate
+
+    report = evaluate([8000], 1, "dev")
+    row = report["by_rate"]["8000"]
+    assert row["holds"] == row["new_caller"] == row["same_line"] == 1
+    assert row["holds_kept_pct"] == 100.0 and row["new_caller_split_pct"] == 100.0, report["failed"]
+
+
+@pytest.mark.slow
+def test_eval_holds_meets_its_targets_on_the_dev_set():
+    from callqa_lab.eval_holds import evaluate
+
+    report = evaluate([8000, 16000], 30, "dev")
+    for rate, row in report["by_rate"].items():
+        assert row["holds_kept_pct"] >= 98.0 and row["new_caller_split_pct"] >= 98.0, (rate, report["failed"])
