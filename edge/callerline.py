@@ -22,7 +22,7 @@ kept (keep_s is the call segmenter's look-back: max_hold_s plus a minute at most
 
 from __future__ import annotations
 
-from collections import deque
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -101,7 +101,8 @@ class CallerLine:
         spectrum_hz = np.fft.rfftfreq(self._n, 1.0 / rate)
         edges = [e for e in BAND_EDGES_HZ if e <= rate / 2]
         self._bands = [(spectrum_hz >= lo) & (spectrum_hz < hi) for lo, hi in zip(edges, edges[1:])]
-        self._blocks: deque[tuple[float, np.ndarray]] = deque()  # (t of the first frame, rows [level, bands…])
+        self._starts: list[float] = []  # t of each kept block's first frame, ascending
+        self._blocks: list[np.ndarray] = []  # its frames' rows [level, band levels…]
         self._rest = np.zeros(0, np.float32)
         self._t_rest = 0.0
         self._speech_levels: list[float] = []  # the customer's speech segments of the call so far
@@ -120,14 +121,18 @@ class CallerLine:
         power = np.abs(np.fft.rfft(frames, axis=1)) ** 2 / self._n**2
         level = _db(np.mean(frames.astype(np.float64) ** 2, axis=1))
         bands = np.column_stack([_db(power[:, m].sum(axis=1)) for m in self._bands])
-        self._blocks.append((start, np.column_stack((level, bands)).astype(np.float32)))
-        while self._blocks and self._blocks[0][0] < start - self.keep_s:
-            self._blocks.popleft()
+        self._starts.append(start)
+        self._blocks.append(np.column_stack((level, bands)).astype(np.float32))
+        old = bisect_left(self._starts, start - self.keep_s)
+        if old:
+            del self._starts[:old], self._blocks[:old]
 
     def _rows(self, t0: float, t1: float, speech: Sequence[tuple[float, float]] = ()) -> np.ndarray:
         """The frames wholly inside [t0, t1], less those within SPEECH_MARGIN_S of `speech`."""
         parts = []
-        for start, rows in self._blocks:
+        speech = [(s, e) for s, e in speech if e + SPEECH_MARGIN_S > t0 and s - SPEECH_MARGIN_S < t1]
+        first = max(0, bisect_right(self._starts, t0) - 1)
+        for start, rows in zip(self._starts[first : bisect_left(self._starts, t1)], self._blocks[first:]):
             i0 = max(0, int(np.ceil((t0 - start) / FRAME_S - 1e-6)))
             i1 = min(len(rows), int(np.floor((t1 - start) / FRAME_S + 1e-6)))
             if i1 <= i0:
