@@ -100,11 +100,12 @@ class CallerLine:
         self._n = int(rate * FRAME_S)
         spectrum_hz = np.fft.rfftfreq(self._n, 1.0 / rate)
         edges = [e for e in BAND_EDGES_HZ if e <= rate / 2]
-        self._bands = [(spectrum_hz >= lo) & (spectrum_hz < hi) for lo, hi in zip(edges, edges[1:])]
+        # bins × bands, 1 where a bin belongs to a band: a frame's band powers are one product
+        self._bands = np.column_stack([(spectrum_hz >= lo) & (spectrum_hz < hi)
+                                       for lo, hi in zip(edges, edges[1:])]).astype(np.float64)
         self._starts: list[float] = []  # t of each kept block's first frame, ascending
         self._blocks: list[np.ndarray] = []  # its frames' rows [level, band levels…]
-        self._rest = np.zeros(0, np.float32)
-        self._t_rest = 0.0
+        self._rest = np.zeros(0, np.float32)  # samples short of a whole frame, carried to the next block
         self._speech_levels: list[float] = []  # the customer's speech segments of the call so far
 
     # ---------------------------------------------------------------- input
@@ -114,15 +115,14 @@ class CallerLine:
         x = np.concatenate((self._rest, samples.astype(np.float32) / 32768.0))
         start = t0 - len(self._rest) / self.rate
         k = len(x) // self._n
-        self._rest, self._t_rest = x[k * self._n :], start + k * FRAME_S
+        self._rest = x[k * self._n :]
         if k == 0:
             return
         frames = x[: k * self._n].reshape(k, self._n)
         power = np.abs(np.fft.rfft(frames, axis=1)) ** 2 / self._n**2
-        level = _db(np.mean(frames.astype(np.float64) ** 2, axis=1))
-        bands = np.column_stack([_db(power[:, m].sum(axis=1)) for m in self._bands])
+        level = np.mean(frames.astype(np.float64) ** 2, axis=1)
         self._starts.append(start)
-        self._blocks.append(np.column_stack((level, bands)).astype(np.float32))
+        self._blocks.append(_db(np.column_stack((level, power @ self._bands))).astype(np.float32))
         old = bisect_left(self._starts, start - self.keep_s)
         if old:
             del self._starts[:old], self._blocks[:old]
@@ -142,7 +142,7 @@ class CallerLine:
             for s, e in speech:
                 keep &= (t + FRAME_S <= s - SPEECH_MARGIN_S) | (t >= e + SPEECH_MARGIN_S)
             parts.append(rows[i0:i1][keep])
-        return np.concatenate(parts) if parts else np.zeros((0, 1 + len(self._bands)), np.float32)
+        return np.concatenate(parts) if parts else np.zeros((0, 1 + self._bands.shape[1]), np.float32)
 
     # ---------------------------------------------------------------- what the frames say
 

@@ -232,9 +232,11 @@ class LinePipeline:
     def _ongoing(self, side: Side) -> tuple[float, float] | None:
         """The side's speech in progress (start, end so far), unless it is hold audio."""
         vad = self.vads[side]
-        if vad.speaking_since is None or self._hold_audio(side, vad.speaking_since, vad.last_voiced):
+        since = vad.speaking_since
+        if since is None:
             return None
-        return vad.speaking_since, vad.last_voiced
+        last = vad.last_voiced
+        return None if self._hold_audio(side, since, last) else (since, last)
 
     # what the call segmenter asks about the line (edge/calls.py LineEvidence)
 
