@@ -5,9 +5,9 @@ agent may have put the customer on hold. The segmenter decides with what `LineEv
 customer line's fingerprint and the keyword spotter's hits, edge/callerline.py) says:
 
 - after a silence of `new_call_gap_s` or more, when speech resumes, it listens RESUME_S
-  longer and asks `resumed(gap)`: a new call (a greeting, a changed customer line, a customer
-  channel that went idle in the gap) closes the call at its last speech before the silence and
-  opens the next at the resumed speech; otherwise (a resume phrase, the same line) it is one call;
+  longer and asks `resumed(gap, now)`: a new call (a greeting, a changed customer line) closes
+  the call at its last speech before the silence and opens the next at the resumed speech;
+  otherwise (a resume phrase, the same line, nothing to tell) it is one call;
 - a silence of `end_silence_s` makes the end *uncertain*: the call stays open as a possible hold.
   It ends (at its last speech: the trailing silence is not part of it) once the customer
   channel has gone idle (`hung_up`: the caller is gone) or the silence reaches `max_hold_s`;
@@ -59,17 +59,6 @@ class LineEvidence(Protocol):
         """Silent since `silence.start` (no resume yet): has the customer channel gone idle (the caller hung up)?"""
 
 
-class NoEvidence:
-    """A line the box knows nothing more about (mono: no customer channel): the same call
-    until the silence reaches max_hold_s."""
-
-    def resumed(self, gap: Gap, now: float) -> Resume | None:
-        return Resume(False, "no_evidence")
-
-    def hung_up(self, silence: Gap, now: float) -> bool:
-        return False
-
-
 @dataclass
 class _Current:
     start: float
@@ -88,9 +77,9 @@ class CallSegmenter:
     `resumes` lists every decision taken at resumed speech (gap, Resume), for the lab's evaluation.
     """
 
-    def __init__(self, cfg: CallsConfig, evidence: LineEvidence | None = None):
+    def __init__(self, cfg: CallsConfig, evidence: LineEvidence):
         self._cfg = cfg
-        self._evidence = evidence or NoEvidence()
+        self._evidence = evidence
         self._call: _Current | None = None
         self.resumes: list[tuple[Gap, Resume]] = []
 
