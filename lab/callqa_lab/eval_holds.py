@@ -3,9 +3,10 @@
 `callqa eval-holds` (the lab adds this command to `callqa`), or `python3 -m callqa_lab.eval_holds`.
 Every call is generated afresh (lab/callqa_lab/gencall.py) from seeds of one set: `dev` seeds
 are for tuning edge/callerline.py and edge/calls.py, `test` seeds (never looked at while tuning)
-for the figures in the README. Each case runs through the box's own LinePipeline (real
-webrtcvad, no keyword spotter: the customer line's fingerprint and the silence bounds decide,
-as on a box whose spotter misses the hold phrases) at each rate:
+for the figures in the README. Each case runs through the box's own line pipeline (real
+webrtcvad; by default no keyword spotter: the customer line's fingerprint and the silence bounds
+decide, as on a box whose spotter misses the hold phrases and greetings; `--keywords`: the box's
+spotter too, so a hold or resume phrase and a greeting count) at each rate:
 
 - holds: scenarios `hold` and `hold_music` (one hold of 10–120 s, silent or with music), each
   followed by an after-call gap and a new caller so the call has to end by itself; a hold is kept
@@ -36,8 +37,7 @@ import numpy as np
 
 from callqa_lab.gencall import GAP_LINES, generate_sequence
 from edge.config import Config
-from edge.line import BLOCK_S
-from edge.pipeline import LinePipeline
+from edge.line import BLOCK_S, line_pipeline
 from edge.scoring.rubric import load_rubric
 from edge.sources.wav import Recording, wav_source
 
@@ -64,7 +64,7 @@ class Case:
 
 def _run(pcm: np.ndarray, rate: int, cfg: Config) -> tuple[list[tuple[float, float, float]], list[str]]:
     """(start, end, scored at) of every call the pipeline finds, in stream time; the resume decisions."""
-    pipe = LinePipeline("eval", cfg, load_rubric(cfg.rubric.path), [], EPOCH, rate=rate)
+    pipe = line_pipeline("eval", cfg, load_rubric(cfg.rubric.path), [], EPOCH)
     rec = Recording(None, rate, np.ascontiguousarray(pcm[:, 0]), np.ascontiguousarray(pcm[:, 1]))
     out = []
     for item in wav_source(rec, "eval", BLOCK_S):
@@ -146,18 +146,20 @@ def summarise(cases: list[Case], cfg: Config) -> dict:
     return out
 
 
-def evaluate(rates: list[int], calls: int, seed_set: str, cfg_data: dict | None = None,
+def evaluate(rates: list[int], calls: int, seed_set: str, cfg_data: dict | None = None, keywords: bool = False,
              progress=lambda msg: None) -> dict:
     cases = []
     for rate in rates:
-        cfg = Config.model_validate({**(cfg_data or {}), "audio": {"sample_rate": rate}})
+        data = cfg_data or {}
+        cfg = Config.model_validate({**data, "audio": {"sample_rate": rate},
+                                     "keywords": {**data.get("keywords", {}), "enabled": keywords}})
         for kind in ("hold", "new_caller", "same_line"):
             for k in range(calls):
                 seed = SEED_BASE[seed_set] + 1000 * ("hold", "new_caller", "same_line").index(kind) + 2 * k
                 cases.append(_pair(kind, rate, seed, cfg))
             progress(f"{rate} Hz {kind}: {_pct([c for c in cases if c.rate == rate and c.kind == kind])} %")
     report = summarise(cases, cfg)
-    report.update({"set": seed_set, "calls_per_kind": calls, "rates": rates})
+    report.update({"set": seed_set, "calls_per_kind": calls, "rates": rates, "keywords": keywords})
     return report
 
 
@@ -166,6 +168,7 @@ def add_arguments(p) -> None:
                    help="dev: seeds for tuning; test: the held-out seeds the README's figures come from")
     p.add_argument("--calls", type=int, default=50, help="cases of each kind (hold, new caller, same line) per rate")
     p.add_argument("--rate", type=int, nargs="+", choices=(8000, 16000), default=[8000, 16000])
+    p.add_argument("--keywords", action="store_true", help="with the box's keyword spotter (hold phrases, greetings)")
     p.add_argument("--config", type=Path, help="box config TOML whose [calls] (and rubric) to use (default: built-in)")
     p.add_argument("--out", type=Path, help="write the report JSON here")
 
@@ -174,7 +177,7 @@ def run(args) -> int:
     from edge.config import read_toml
 
     cfg_data = read_toml(args.config) if args.config else None
-    report = evaluate(args.rate, args.calls, args.set, cfg_data, progress=lambda m: print(m, file=sys.stderr))
+    report = evaluate(args.rate, args.calls, args.set, cfg_data, args.keywords, progress=lambda m: print(m, file=sys.stderr))
     text = json.dumps(report, ensure_ascii=False, indent=1)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
