@@ -125,10 +125,20 @@ def test_a_score_waits_for_a_possible_hold_only_while_the_customer_line_is_open(
     assert delay == pytest.approx(getattr(cfg.calls, waits), abs=0.7)
 
 
-def test_eval_holds_reports_each_kind_at_each_rate():
-    from callqa_lab.eval_holds import evaluate
+def test_eval_holds_is_a_callqa_command_of_the_lab_and_reports_each_kind():
+    import argparse
+    import importlib
+    import tomllib
+    from pathlib import Path
 
-    report = evaluate([8000], 1, "dev")
+    lab = tomllib.loads((Path(__file__).parent.parent / "lab" / "pyproject.toml").read_text())
+    module = importlib.import_module(lab["project"]["entry-points"]["callqa.commands"]["eval-holds"])
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    args = parser.parse_args(["--set", "test", "--calls", "1", "--rate", "8000"])
+    assert (args.set, args.calls, args.rate, args.keywords) == ("test", 1, [8000], False)
+
+    report = module.evaluate([8000], 1, "dev")
     row = report["by_rate"]["8000"]
     assert row["holds"] == row["new_caller"] == row["same_line"] == 1
     assert row["holds_kept_pct"] == 100.0 and row["new_caller_split_pct"] == 100.0, report["failed"]
