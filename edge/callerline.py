@@ -12,12 +12,13 @@ of a few coarse bands (numpy, one rfft per frame), for as long as the box may ha
 - `speech_level`: the customer's active speech level in the call so far, so that sound far
   quieter than the customer's own voice (music-on-hold heard back on the customer channel) is
   not taken for the customer speaking (`is_hold_audio`);
-- `resumed(gap, hits)`: at speech after a silence, whether it is the same call (edge/calls.py
-  asks); `hung_up(since, now)`: the customer channel fell to idle (far below the call's floor):
-  the caller is gone.
+- `resumed(gap, now, hits, speech)`: at speech after a silence, whether it is the same call
+  (edge/calls.py asks); `hung_up(silence, now)`: the customer channel fell to idle (far below
+  the call's floor): the caller is gone.
 
-Figures are dB re full scale (int16 32768). Memory: 9 float32 per 10 ms frame, ~3.6 kB per second
-kept (keep_s is the call segmenter's look-back: max_hold_s plus a minute at most).
+Figures are dB re full scale (int16 32768). Memory: up to 9 float32 per 10 ms frame, 3.6 kB per
+second kept; keep_s is the look-back, calls.max_hold_s + EXTRA_KEEP_S (35 s): ~560 kB a line at
+the default 120 s.
 """
 
 from __future__ import annotations
