@@ -211,7 +211,7 @@ class LinePipeline:
                 self._teacher_checked(self._reds.ready(self.now))
             if not self._mono:  # with one side heard, a silence may be the other side talking
                 self._publish(alerts.check_dead_air(self.now, self._segments, speech_start,
-                                                    self.segmenter.external_call))
+                                                    self.segmenter.external_call, self.cfg.calls.end_silence_s))
             self._publish(alerts.check_apologies(self.now, self._hits))
         self._trim_buffer()
         return done

@@ -36,6 +36,7 @@ def test_a_hold_stays_one_call_and_is_a_hold_not_dead_air(name, rate, seed):
     (a, b), = m.holds.events
     assert a + lead == pytest.approx(hold["start"], abs=0.5) and b + lead == pytest.approx(hold["end"], abs=0.5)
     assert all(e - s < 10.0 for s, e in m.dead_air.events)  # the hold is not dead air
+    assert not [a for a in sink.scores[0].alerts if a.item == "dead_air" and a.evidence["silent_s"] >= 10.0]
     # music on the customer channel is not the customer talking
     assert m.customer_s == pytest.approx(truth["talk_s"]["customer"], abs=1.0)
     assert not any(s < b and e > a for s, e in calls[0].segments["customer"])
