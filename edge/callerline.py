@@ -47,7 +47,8 @@ SPEECH_MARGIN_S = 0.1  # frames this close to the customer's speech are not the 
 EXTRA_KEEP_S = REFERENCE_S + RESUME_MAX_S + 5.0
 RESUME_CATEGORY = "hold"  # the rubric's keyword category of hold and resume phrases (请您稍等, 让您久等了 …)
 GREETING_CATEGORY = "greeting"
-HOLD_PHRASE_BEFORE_S = 30.0  # a hold phrase this long before the silence still announces it
+HOLD_PHRASE_BEFORE_S = 5.0  # a hold phrase ending this long before the silence announces it (the agent's last words)
+AT_RESUME_S = 0.5  # a phrase starting this long before the resumed speech is still at the resume (VAD onset)
 
 
 @dataclass(frozen=True)
@@ -198,16 +199,17 @@ class CallerLine:
         the line's noise). None: not yet, the customer has spoken nearly all the time since the
         resume (asked again until RESUME_MAX_S after it).
 
-        In this order: the agent's hold or resume phrase (before the silence or at the resume)
-        says same call; a greeting at the resume says a new one, and so does a changed line; the
+        In this order: the agent's hold phrase as the last words before the silence, or a resume
+        phrase at the resume, says same call; a greeting at the resume says a new one, and so does a changed line; the
         same line says the same call. Without a fingerprint before the silence the call goes on.
         (A customer channel gone idle in a silence shorter than end_silence_s is a pause as far
         as this goes: the line after it decides.)"""
         agent = [h for h in hits if h.side == Side.AGENT]
-        if any(h.category == RESUME_CATEGORY and gap.start - HOLD_PHRASE_BEFORE_S <= h.start <= gap.resume + RESUME_S
-               for h in agent):
+        at_resume = [h for h in agent if gap.resume - AT_RESUME_S <= h.start <= gap.resume + RESUME_S]
+        before = [h for h in agent if gap.start - HOLD_PHRASE_BEFORE_S <= h.end <= gap.start + AT_RESUME_S]
+        if any(h.category == RESUME_CATEGORY for h in before + at_resume):
             return Resume(False, "resume_phrase")
-        if any(h.category == GREETING_CATEGORY and gap.resume - 0.5 <= h.start <= gap.resume + RESUME_S for h in agent):
+        if any(h.category == GREETING_CATEGORY for h in at_resume):
             return Resume(True, "greeting")
         before = self.fingerprint(*gap.reference, speech)
         after = self.fingerprint(gap.resume, now, speech)
