@@ -152,3 +152,20 @@ def test_eval_holds_meets_its_targets_on_the_dev_set():
     report = evaluate([8000, 16000], 30, "dev")
     for rate, row in report["by_rate"].items():
         assert row["holds_kept_pct"] >= 98.0 and row["new_caller_split_pct"] >= 98.0, (rate, report["failed"])
+
+
+def test_the_agents_greeting_at_the_resume_splits_a_call_on_an_unchanged_line():
+    """The same line after 5 s: the fingerprint cannot tell, the spotter hearing 您好 can."""
+    from callqa_lab.eval_holds import EPOCH as EVAL_EPOCH
+    from edge.line import line_pipeline
+
+    rate = 16000
+    pcm, truth = generate_sequence([("polite", 21), ("polite", 22)], [5.0], rate, new_line=False, gap_line="open",
+                                   seed=21)
+    pipe = line_pipeline("desk1", parse_config({"audio": {"sample_rate": rate}}), load_rubric(), [], EVAL_EPOCH)
+    scored = [call for frame in wav_source(recording(pcm, rate), "desk1", 0.3) for call in pipe.feed(frame)]
+    scored += pipe.close("source_end")
+    assert [v.reason for _, v in pipe.segmenter.resumes] == ["greeting"]
+    assert len(scored) == 2
+    second = (scored[1].score.start - EVAL_EPOCH).total_seconds()
+    assert second == pytest.approx(truth["calls"][1]["first_speech"], abs=0.5)
