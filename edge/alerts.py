@@ -13,6 +13,7 @@ Every time is s on the line's stream clock; an Alert's `t` is s from the call's 
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
@@ -121,10 +122,12 @@ class CallAlerts:
         return out
 
     def check_dead_air(self, now: float, segments: Mapping[Side, Sequence[tuple[float, float]]],
-                       speech_start: float | None, cti_bounded: bool) -> list[Alert]:
+                       speech_start: float | None, cti_bounded: bool, hold_min_s: float = math.inf) -> list[Alert]:
         """Long dead air, as soon as it is known. A CTI-bounded call is known to go on, so its
         silence is alerted while it lasts; otherwise a silence may just be the call's end, and
-        the alert waits for speech to resume inside the same call.
+        the alert waits for speech to resume inside the same call. A silence of `hold_min_s`
+        or more that the call went on after (calls.end_silence_s) is a hold, not dead air: not
+        alerted (a CTI-bounded call's is, while it lasts: no one knows yet it will be a hold).
 
         `segments`: each side's finished speech (start, end) so far; `speech_start`: the
         earliest start of speech going on or begun in this block (None: nobody speaks)."""
@@ -139,7 +142,7 @@ class CallAlerts:
             gap = (silence_from, now) if ongoing else None
         else:
             prev = sorted(e for side in Side for _, e in segments[side] if self.start < e < (speech_start or -1))
-            gap = (prev[-1], speech_start) if prev and speech_start - prev[-1] >= limit else None
+            gap = (prev[-1], speech_start) if prev and limit <= speech_start - prev[-1] < hold_min_s else None
         if gap is None or self._dead_air_from == gap[0]:
             return []
         self._dead_air_from = gap[0]

@@ -78,8 +78,28 @@ class VadConfig(_Section):
 
 
 class CallsConfig(_Section):
+    """Where calls start and end on a line without CTI events (edge/calls.py).
+
+    `end_silence_s`: both sides silent this long makes the call's end uncertain: a hold or the
+    end. `max_hold_s`: the longest hold kept as one call; the call ends once the silence reaches
+    it (or earlier, when the customer channel goes idle), so a call's score waits at most this
+    long after its last speech. max_hold_s = end_silence_s keeps no holds. `new_call_gap_s`: the
+    shortest silence between two calls; when speech resumes after one, the customer line is
+    checked and a changed line (or the agent's greeting) starts a new call."""
+
     end_silence_s: float = Field(10.0, gt=0)
+    max_hold_s: float = Field(120.0, gt=0, le=3600)
+    new_call_gap_s: float = Field(2.0, gt=0)
     max_call_s: float = Field(4 * 3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "CallsConfig":
+        if self.max_hold_s < self.end_silence_s:
+            raise ValueError(f"max_hold_s ({self.max_hold_s:g}) must be at least end_silence_s ({self.end_silence_s:g})")
+        if self.new_call_gap_s > self.end_silence_s:
+            raise ValueError(f"new_call_gap_s ({self.new_call_gap_s:g}) must be at most end_silence_s "
+                             f"({self.end_silence_s:g})")
+        return self
 
 
 class KeywordsConfig(_Section):

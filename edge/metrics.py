@@ -10,7 +10,10 @@ start. Definitions (the CallScore schema repeats them for central QA):
                 does not split an overlap in two)
   interruptions an agent turn that starts inside a customer turn; the event runs from the
                 agent's start to the end of the overlap
-  dead_air      both sides silent for ≥ threshold between the call's start and end
+  dead_air      both sides silent for ≥ threshold between the call's start and end, and
+                shorter than a hold
+  holds         both sides silent for ≥ hold_min_s (the box's calls.end_silence_s: a silence
+                the call went on after is the customer kept waiting, not dead air)
   latency       customer's end of turn → agent's first speech after it, when the agent is the
                 next to speak and was silent at that moment
   last_speaker  the side whose speech ends last
@@ -18,6 +21,7 @@ start. Definitions (the CallScore schema repeats them for central QA):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +119,7 @@ class ConversationMetrics:
     dead_air: EventSummary
     latencies: tuple[float, ...]
     last_speaker: str | None
+    holds: EventSummary = EventSummary()
 
     @property
     def talk_listen_ratio(self) -> float | None:
@@ -138,6 +143,7 @@ class ConversationMetrics:
             "overtalk": self.overtalk.to_dict(),
             "interruptions": self.interruptions.to_dict(),
             "dead_air": self.dead_air.to_dict(longest=True),
+            "holds": self.holds.to_dict(longest=True),
             "response_latency": {"n": len(self.latencies), "median_s": self.latency_median_s,
                                  "p90_s": self.latency_p90_s},
             "last_speaker": self.last_speaker,
@@ -172,17 +178,27 @@ def _latencies(agent: Intervals, customer: Intervals) -> np.ndarray:
     return (nxt_agent - ends)[ok]
 
 
+def _silences(covered: Intervals, call_end: float, dead_air_min_s: float,
+              hold_min_s: float) -> tuple[EventSummary, EventSummary]:
+    """(dead air, holds): the silences of the call of at least dead_air_min_s, split at hold_min_s."""
+    silent = gaps(covered, 0.0, call_end, min(dead_air_min_s, hold_min_s))
+    hold = silent[:, 1] - silent[:, 0] >= hold_min_s
+    dead = silent[~hold]
+    return EventSummary.of(dead[dead[:, 1] - dead[:, 0] >= dead_air_min_s]), EventSummary.of(silent[hold])
+
+
 def conversation_metrics(agent_segments, customer_segments, call_end: float,
-                         dead_air_min_s: float = 5.0) -> ConversationMetrics:
+                         dead_air_min_s: float = 5.0, hold_min_s: float = math.inf) -> ConversationMetrics:
     """Metrics of a call spanning [0, call_end]; segments are (start, end) pairs relative to
-    the call's start. `customer_segments=None` for a mono line (two-sided metrics null)."""
+    the call's start. `customer_segments=None` for a mono line (two-sided metrics null).
+    `hold_min_s`: a silence this long is a hold, not dead air (inf: none is)."""
     agent = as_intervals(agent_segments)
     agent_s = talk_time(agent)
     if customer_segments is None:
+        dead_air, holds = _silences(agent, call_end, dead_air_min_s, hold_min_s)
         return ConversationMetrics(
             agent_s=agent_s, customer_s=None, overtalk=EventSummary(), interruptions=EventSummary(),
-            dead_air=EventSummary.of(gaps(agent, 0.0, call_end, dead_air_min_s)), latencies=(),
-            last_speaker="agent" if len(agent) else None,
+            dead_air=dead_air, latencies=(), last_speaker="agent" if len(agent) else None, holds=holds,
         )
     customer = as_intervals(customer_segments)
     customer_s = talk_time(customer)
@@ -190,12 +206,14 @@ def conversation_metrics(agent_segments, customer_segments, call_end: float,
     last_c = customer[:, 1].max() if len(customer) else -np.inf
     last = None if last_a == last_c == -np.inf else ("agent" if last_a >= last_c else "customer")
     turns_a, turns_c = bridge(agent, TALK_PAUSE_S), bridge(customer, TALK_PAUSE_S)
+    dead_air, holds = _silences(union(agent, customer), call_end, dead_air_min_s, hold_min_s)
     return ConversationMetrics(
         agent_s=agent_s,
         customer_s=customer_s,
         overtalk=EventSummary.of(intersection(turns_a, turns_c)),
         interruptions=EventSummary.of(_interruptions(turns_a, turns_c)),
-        dead_air=EventSummary.of(gaps(union(agent, customer), 0.0, call_end, dead_air_min_s)),
+        dead_air=dead_air,
         latencies=tuple(_r(x) for x in _latencies(agent, customer)),
         last_speaker=last,
+        holds=holds,
     )

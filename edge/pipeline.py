@@ -1,6 +1,6 @@
 """One line, from audio to scored calls.
 
-    source → Frame → VAD per side → (keywords, live prosody) → call segmenter
+    source → Frame → VAD per side → (keywords, live prosody, customer line) → call segmenter
            → metrics + prosody + rubric → CallScore → sinks
 
 `LinePipeline.feed` takes the line's source items (and CTI `CallBoundary` events) in stream
@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 import numpy as np
 
 from edge.alerts import AlertRules, CallAlerts
+from edge.callerline import EXTRA_KEEP_S, CallerLine, Gap, Resume
 from edge.calls import CallClosed, CallOpened, CallSegmenter
 from edge.config import Config
 from edge.events import Alert, CallBoundary, Frame, KeywordHit, ProsodyEvent, ScoreSink, Side
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 PREROLL_S = 3.0  # frame tracks kept while idle, so a call can start at speech that began a block ago
 CLIPPED_RATIO = 0.001  # a side with more clipped samples than this flags the call 'clipped'
 DEFAULT_DEAD_AIR_S = 5.0  # when the rubric has no dead_air item
+HEARD_LOOK_BACK_S = 0.3  # the customer's latest voiced sound is judged on this much audio (hold audio or speech)
 
 
 class Health(Protocol):
@@ -103,7 +105,9 @@ class LinePipeline:
         self.trackers = {Side.AGENT: RaisedVoiceTracker(self.rate, Side.AGENT, line),
                          Side.CUSTOMER: RaisedVoiceTracker(self.rate, Side.CUSTOMER, line, min_duration_s=agitated_after_s)}
         self.streams = {side: ProsodyStream(self.rate) for side in Side}
-        self.segmenter = CallSegmenter(cfg.calls)
+        # the customer channel's line fingerprint, kept as far back as a hold may reach
+        self.caller_line = CallerLine(self.rate, cfg.calls.max_hold_s + EXTRA_KEEP_S)
+        self.segmenter = CallSegmenter(cfg.calls, self)
         self.now = 0.0
         self._segments: dict[Side, list[tuple[float, float]]] = {side: [] for side in Side}
         self._pending_boundaries: list[CallBoundary] = []
@@ -152,7 +156,8 @@ class LinePipeline:
         """The audio stopped: finish the call in progress (if any)."""
         t = self.now if t is None else t
         for side, vad in self.vads.items():
-            self._add_segments(vad.flush())
+            segs = vad.flush()
+            self._add_segments(self._customer_speech(segs) if side == Side.CUSTOMER else segs)
         if self._call is not None and reason == "device_lost":
             self._call.flags.add("device_lost")
         return self._apply(self.segmenter.stop(t, reason))
@@ -177,10 +182,14 @@ class LinePipeline:
             self._pending_boundaries.remove(b)
             done += self._apply(self.segmenter.external(b))
         new, hits = [], []
+        if frame.customer is not None:
+            self.caller_line.update(frame.customer, frame.t)
         for side, samples in ((Side.AGENT, frame.agent), (Side.CUSTOMER, frame.customer)):
             if samples is None:
                 continue
             segs = self.vads[side].process(samples, frame.t)
+            if side == Side.CUSTOMER:
+                segs = self._customer_speech(segs)
             if self.speech_tap is not None:
                 self.speech_tap.feed(side, samples, frame.t, segs)
             hits += self._spot(side, samples, frame.t, segs)
@@ -188,8 +197,10 @@ class LinePipeline:
             new += segs
         self._add_segments(new)
         self.now = end
-        speaking = [v.speaking_since for v in self.vads.values() if v.speaking_since is not None]
-        heard = [v.last_voiced for v in self.vads.values() if v.last_voiced is not None]
+        ongoing = [o for o in map(self._ongoing, Side) if o is not None]
+        speaking = [s for s, _ in ongoing]
+        heard = [v.last_voiced for side, v in self.vads.items() if v.last_voiced is not None
+                 and not self._hold_audio(side, v.last_voiced - HEARD_LOOK_BACK_S, v.last_voiced)]
         speech_start = min(speaking + [s.start for s in new], default=None)
         last_end = max(heard + [s.end for s in new], default=None)
         done += self._apply(self.segmenter.advance(end, speech_start, last_end))
@@ -200,10 +211,42 @@ class LinePipeline:
                 self._teacher_checked(self._reds.ready(self.now))
             if not self._mono:  # with one side heard, a silence may be the other side talking
                 self._publish(alerts.check_dead_air(self.now, self._segments, speech_start,
-                                                    self.segmenter.external_call))
+                                                    self.segmenter.external_call, self.cfg.calls.end_silence_s))
             self._publish(alerts.check_apologies(self.now, self._hits))
         self._trim_buffer()
         return done
+
+    def _hold_audio(self, side: Side, start: float | None, end: float | None) -> bool:
+        """Sound on the customer side of an open call far under the customer's own voice
+        (music-on-hold heard back): not the customer speaking."""
+        return side == Side.CUSTOMER and self._call is not None and start is not None and end is not None \
+            and self.caller_line.is_hold_audio(start, end)
+
+    def _customer_speech(self, segs):
+        """The customer's finished segments that are their speech; each counts towards their level."""
+        kept = [s for s in segs if not self._hold_audio(Side.CUSTOMER, s.start, s.end)]
+        for s in kept:
+            self.caller_line.add_speech(s.start, s.end)
+        return kept
+
+    def _ongoing(self, side: Side) -> tuple[float, float] | None:
+        """The side's speech in progress (start, end so far), unless it is hold audio."""
+        vad = self.vads[side]
+        since = vad.speaking_since
+        if since is None:
+            return None
+        last = vad.last_voiced
+        return None if self._hold_audio(side, since, last) else (since, last)
+
+    # what the call segmenter asks about the line (edge/calls.py LineEvidence)
+
+    def resumed(self, gap: Gap, now: float) -> Resume | None:
+        ongoing = self._ongoing(Side.CUSTOMER)
+        speech = self._segments[Side.CUSTOMER] + ([ongoing] if ongoing else [])
+        return self.caller_line.resumed(gap, now, self._hits, speech)
+
+    def hung_up(self, silence: Gap, now: float) -> bool:
+        return self.caller_line.hung_up(silence, now)
 
     def _add_segments(self, segs) -> None:
         for s in segs:
@@ -283,6 +326,7 @@ class LinePipeline:
                                CallAlerts(self.alert_rules, self.line, call_id, ev.start))
         for tracker in self.trackers.values():
             tracker.close()  # raised voice heard between calls belongs to none
+        self.caller_line.new_call()
         for sink in self.sinks:
             sink.on_call_start(self.line, call_id, ev.start)
 
@@ -290,10 +334,11 @@ class LinePipeline:
         """Each side's speech inside [start, end], relative to start; speech still going on
         at `end` (a CTI or max-length end) is cut there."""
         out = {}
-        for side, vad in self.vads.items():
+        for side in Side:
             segs = list(self._segments[side])
-            if vad.speaking_since is not None:
-                segs.append((vad.speaking_since, vad.last_voiced))
+            ongoing = self._ongoing(side)
+            if ongoing is not None:
+                segs.append(ongoing)
             out[side] = [(round(max(s, start) - start, 3), round(min(e, end) - start, 3))
                          for s, e in segs if e > start and s < end]
         return out
@@ -315,7 +360,7 @@ class LinePipeline:
         if self.keywords is None and any(i.needs_keywords for i in self.rubric.items):
             flags.add("keywords_unavailable")
         metrics = conversation_metrics(segs[Side.AGENT], segs[Side.CUSTOMER] if two_sided else None,
-                                       duration, self.dead_air_min_s)
+                                       duration, self.dead_air_min_s, self.cfg.calls.end_silence_s)
         prosody = {side.value: self.streams[side].result(ev.start, ev.end, segs[side], self._raised_voice(side, ev))
                    for side in (Side.AGENT, Side.CUSTOMER) if two_sided or side == Side.AGENT}
         pro_dicts = {k: v.to_dict() for k, v in prosody.items()}

@@ -1,5 +1,6 @@
 """A call's timeline as a PNG for a QA reviewer: who spoke when, where they spoke at once,
-where nobody spoke, pitch and level over time, live alerts, and the items that cost points.
+where nobody spoke (dead air) and where the customer was on hold, pitch and level over time,
+live alerts, and the items that cost points.
 
 matplotlib (Agg) is imported here only, so scoring without pictures never loads it.
 """
@@ -15,7 +16,7 @@ import numpy as np
 from edge.pipeline import ScoredCall
 from edge.scoring.callscore import ItemVerdict, score_pct
 
-COLOURS = {"agent": "#1f77b4", "customer": "#e07b00", "overtalk": "#d62728", "dead_air": "#7f7f7f",
+COLOURS = {"agent": "#1f77b4", "customer": "#e07b00", "overtalk": "#d62728", "dead_air": "#7f7f7f", "hold": "#17becf",
            "alert_red": "#d62728", "alert_amber": "#ff9f1c", "raised": "#9467bd"}
 CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans CJK JP", "Droid Sans Fallback")
 LANES = {"agent": 2.0, "customer": 1.0}
@@ -100,6 +101,9 @@ def write_timeline(call: ScoredCall, out_dir: Path) -> Path:
     for a, b in m.dead_air.events:
         ax_talk.axvspan(a, b, color=COLOURS["dead_air"], alpha=0.25, hatch="//", lw=0)
         ax_talk.text((a + b) / 2, 1.5, f"dead air\n{b - a:.1f} s", ha="center", va="center", fontsize=9)
+    for a, b in m.holds.events:
+        ax_talk.axvspan(a, b, color=COLOURS["hold"], alpha=0.18, lw=0)
+        ax_talk.text((a + b) / 2, 1.5, f"on hold\n{b - a:.0f} s", ha="center", va="center", fontsize=9)
     for a, _ in m.interruptions.events:
         ax_talk.plot(a, 2.42, marker="v", color=COLOURS["overtalk"], ms=10)
     for a, b in s.agent_prosody["raised_voice"]:
@@ -114,6 +118,7 @@ def write_timeline(call: ScoredCall, out_dir: Path) -> Path:
         Patch(color=COLOURS["agent"], label="agent speaking"), Patch(color=COLOURS["customer"], label="customer speaking"),
         Patch(color=COLOURS["overtalk"], alpha=0.25, label=f"overtalk ×{m.overtalk.count}"),
         Patch(facecolor=COLOURS["dead_air"], alpha=0.25, hatch="//", label=f"dead air ×{m.dead_air.count}"),
+        Patch(color=COLOURS["hold"], alpha=0.18, label=f"on hold ×{m.holds.count}, longest {m.holds.longest_s:.0f} s"),
         Line2D([], [], marker="v", ls="", color=COLOURS["overtalk"], label=f"agent interrupts ×{m.interruptions.count}"),
         Line2D([], [], color=COLOURS["raised"], lw=4, label="agent raised voice"),
         Line2D([], [], color=COLOURS["alert_amber"], ls="--", label="live alert"),

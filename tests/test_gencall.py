@@ -175,3 +175,42 @@ def test_cli_writes_wav_and_truth(tmp_path, capsys):
     assert rate == 8000 and data.shape == (round(truth["duration"] * 8000), 2)
     assert gencall.main(["--scenario", "rude", "--out", str(tmp_path / "no" / "x.wav")]) == 1
     assert "gencall:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["hold", "hold_music"])
+def test_a_hold_is_silent_speech_wise_and_music_plays_only_in_it(name):
+    pcm, truth = generate_call(name, 8000, seed=4, noise_dbfs=-70.0, hum_dbfs=None)
+    [hold] = truth["holds"]
+    assert hold["music"] == (name == "hold_music")
+    assert gencall.HOLD_S[0] <= hold["end"] - hold["start"] <= gencall.HOLD_S[1]
+    speech = [seg for side in SIDES for seg in truth["segments"][side]]
+    assert not any(s < hold["end"] and e > hold["start"] for s, e in speech)  # nobody speaks in it
+    assert any(abs(e - hold["start"]) < 1e-3 for _, e in speech) and any(abs(s - hold["end"]) < 1e-3 for s, _ in speech)
+    x = pcm[:, SIDES.index("customer")].astype(np.float64) / 32768
+    inside = x[int((hold["start"] + 0.5) * 8000) : int((hold["end"] - 0.5) * 8000)]
+    level = 10 * np.log10(np.mean(inside**2))
+    if hold["music"]:  # quiet, but well above the line noise
+        assert truth["level_dbfs"]["customer"] - 25 < level < truth["level_dbfs"]["customer"] - 12
+    else:
+        assert level < -65
+
+
+@pytest.mark.parametrize("new_line", [True, False])
+def test_back_to_back_calls_keep_their_own_truth_and_line(new_line):
+    calls = [("polite", 1), ("rude", 2), ("hold", 3)]
+    pcm, truth = gencall.generate_sequence(calls, [4.0, 30.0], 8000, new_line=new_line, seed=5)
+    assert len(pcm) / 8000 == pytest.approx(truth["duration"], abs=1e-3)
+    assert [c["scenario"] for c in truth["calls"]] == ["polite", "rude", "hold"]
+    for a, b in zip(truth["calls"], truth["calls"][1:]):
+        assert b["start"] >= a["end"] and b["first_speech"] > a["last_speech"]
+        floors = a["line"]["noise_dbfs"], b["line"]["noise_dbfs"]
+        if new_line:
+            assert gencall.LINE_CHANGE_DB[0] - 1e-9 <= abs(floors[1] - floors[0]) <= gencall.LINE_CHANGE_DB[1] + 1e-9
+        else:
+            assert a["line"] == b["line"]
+    [hold] = truth["calls"][2]["holds"]
+    assert truth["calls"][2]["first_speech"] < hold["start"] < hold["end"] < truth["calls"][2]["last_speech"]
+    # the idle gap carries only the interface's noise on the customer channel
+    c = truth["calls"]
+    gap = pcm[int((c[0]["end"] + 0.5) * 8000) : int((c[1]["start"] - 0.5) * 8000), 1].astype(np.float64) / 32768
+    assert 10 * np.log10(np.mean(gap**2) + 1e-20) < -85

@@ -176,7 +176,9 @@ def test_raised_voice_of_every_call_on_a_long_running_line_is_scored_and_then_le
     pause = np.tile(pcm[-rate // 2 :], (24, 1))  # 12 s of the line's noise: more than calls.end_silence_s
     one = recording(np.concatenate([pcm, pause]), rate)
     sink = CollectingSink()
-    pipe = LinePipeline("desk1", Config(), load_rubric(), [sink], EPOCH, rate=rate)
+    # the same caller's line again after 12 s is a hold unless holds are off (max_hold_s = end_silence_s)
+    cfg = Config(calls={"max_hold_s": 10.0})
+    pipe = LinePipeline("desk1", cfg, load_rubric(), [sink], EPOCH, rate=rate)
     calls = 20
     held = []
 

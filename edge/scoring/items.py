@@ -113,6 +113,14 @@ def _dead_air(item: Item, f: CallFacts) -> Verdict:
                       "longest_s": s.longest_s, "events": [list(e) for e in s.events]})
 
 
+def _holds(item: Item, f: CallFacts) -> Verdict:
+    s = f.metrics.holds
+    long = [e for e in s.events if e[1] - e[0] >= item.min_s]
+    return per_event(item, len(long), item.max_count or 0,
+                     {"count": len(long), "allowed": item.max_count, "min_s": item.min_s, "holds": s.count,
+                      "longest_s": s.longest_s, "total_s": s.total_s, "events": [list(e) for e in long]})
+
+
 def _latency(item: Item, f: CallFacts) -> Verdict:
     p90 = f.metrics.latency_p90_s
     if p90 is None:
@@ -200,6 +208,7 @@ JUDGES: dict[str, Callable[[Item, CallFacts], Verdict]] = {
     "raised_voice": _agent_events("raised_voice"),
     "interruptions": _two_sided(_interruptions),
     "dead_air": _dead_air,
+    "holds": _holds,
     "response_latency": _two_sided(_latency),
     "talk_ratio": _two_sided(_talk_ratio),
     "last_speaker": _two_sided(_last_speaker),

@@ -30,6 +30,8 @@ SIGNAL_PARAMS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     # conversation (VAD on both sides)
     "interruptions": (frozenset({"max_count"}), frozenset()),
     "dead_air": (frozenset({"max_count", "min_s"}), frozenset({"alert_after_s"})),
+    # holds (calls.end_silence_s or more of silence the call went on after) of at least min_s
+    "holds": (frozenset({"max_count", "min_s"}), frozenset()),
     "response_latency": (frozenset({"max"}), frozenset()),  # p90, s
     "talk_ratio": (frozenset({"min", "max"}), frozenset()),  # agent talk / customer talk
     "last_speaker": (frozenset(), frozenset()),  # the agent closes; the customer hangs up first

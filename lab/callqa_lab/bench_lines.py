@@ -16,8 +16,10 @@ what anyone could read about it:
   at a subscriber here. The phrase's end is placed on the wall clock through its call's
   CallScore: call start (wall) + (phrase end - the call's first speech) from the truth; the
   VAD's call start is within a few 10 ms steps of the truth's first speech;
-- score delay: from the earliest a call can be known to have ended (its last speech +
-  calls.end_silence_s) to the score's PUBLISH arriving.
+- score delay: from a call's real end (its last speech: the CallScore's `end`) to the score's
+  PUBLISH arriving, for all calls and for the calls with a hold (scenarios `hold`, `hold_music`:
+  the call waits through its hold and ends end_silence_s after its last speech once the replay's
+  idle gap shows the caller gone; a line left open would wait up to calls.max_hold_s).
 
     callqa bench --lines 8 [--rate 16000] [--calls 3] [--fast] [--runtime auto|onnx|tflite] [--broker URL] [--json]
 """
@@ -55,11 +57,11 @@ from callqa_lab.gencall import generate_call
 from callqa_lab.testbroker import Broker, free_port, terminate
 
 # Each line plays these in turn, from its own offset, with seeds of its own: forbidden
-# phrases and insults (red alerts), raised voices, an upset customer, ordinary calls.
-SCENARIOS = ("rude", "random", "raised_voice", "upset_customer", "polite")
+# phrases and insults (red alerts), holds (silent, music), raised voices, an upset customer,
+# ordinary calls.
+SCENARIOS = ("rude", "hold", "random", "raised_voice", "hold_music", "upset_customer", "polite")
 SAMPLE_S = 0.25  # how often /proc and the metrics endpoint are read
-END_SILENCE_S = 10.0  # calls.end_silence_s of the bench's box (the default)
-GAP_S = REPLAY_GAP_S  # idle between replayed recordings (more than END_SILENCE_S + 2)
+GAP_S = REPLAY_GAP_S  # idle between replayed recordings (more than calls.end_silence_s + 2)
 _PUNCTUATION = re.compile(r"[\s，。、！？,.!?；;：:]+")
 
 
@@ -92,7 +94,8 @@ class LinesResult:
     alerts_received: int
     phrase_alerts_matched: int  # red alerts placed against a phrase of the truth
     alert_delay_ms: dict[str, float]  # phrase end → PUBLISH arrival: p50 / p95 / max
-    score_delay_ms: dict[str, float]  # last speech + end silence → PUBLISH arrival
+    score_delay_ms: dict[str, float]  # the call's last speech → PUBLISH arrival
+    score_delay_ms_holds: dict[str, float]  # the same, calls with a hold
     load_avg: tuple[float, float, float]  # at the end, this machine's (other work counts there)
     machine: str = ""
 
@@ -225,12 +228,17 @@ def _phrase_ends(truths: list[dict]) -> list[tuple[str, float]]:
     return out
 
 
-def _delays(truths: dict[str, list[dict]], epochs: dict[str, float], scores: list[tuple[float, dict]],
-            alerts: list[tuple[float, dict]]) -> tuple[list[float], list[float]]:
-    """(phrase end → alert arrival, end of call known → score arrival) in seconds. An alert is
-    placed on the latest phrase of its text that ended before it arrived; one whose text the
-    truth has nowhere before it (a false alarm) has no delay to measure."""
-    score_delays = [arrived - (parse_iso(s["end"]).timestamp() + END_SILENCE_S) for arrived, s in scores]
+def _score_delays(scores: list[tuple[float, dict]], holds: bool) -> list[float]:
+    """The call's last speech (its CallScore's end) → the score's arrival, s; `holds`: only the
+    calls with a hold, else all."""
+    return [arrived - parse_iso(s["end"]).timestamp() for arrived, s in scores
+            if not holds or s["metrics"].get("holds", {}).get("count", 0) > 0]
+
+
+def _alert_delays(truths: dict[str, list[dict]], epochs: dict[str, float], alerts: list[tuple[float, dict]]) -> list[float]:
+    """Phrase end → alert arrival, s. An alert is placed on the latest phrase of its text that
+    ended before it arrived; one whose text the truth has nowhere before it (a false alarm) has
+    no delay to measure."""
     ends = {line: _phrase_ends(t) for line, t in truths.items()}
     alert_delays = []
     for arrived, alert in alerts:
@@ -241,7 +249,7 @@ def _delays(truths: dict[str, list[dict]], epochs: dict[str, float], scores: lis
         before = [end for text, end in ends[alert["line"]] if phrase in text and end <= heard]
         if before:
             alert_delays.append(heard - max(before))
-    return alert_delays, score_delays
+    return alert_delays
 
 
 def run_lines(lines: int = 8, rate: int = 16000, calls: int = 3, realtime: bool = True,
@@ -314,7 +322,7 @@ def _result(samples: list["_Sample"], truths, subscriber: _Subscriber, lines: in
     final = samples[-1].metrics
     dropped = int(sum(final.get("callqa_line_dropped_blocks_total", final.get("callqa_line_dropped_blocks", {})).values()))
     rtf = final.get("callqa_line_rtf", {})
-    alert_delays, score_delays = _delays(truths, _epochs(samples), subscriber.scores, subscriber.alerts)
+    alert_delays = _alert_delays(truths, _epochs(samples), subscriber.alerts)
     return LinesResult(
         lines=lines, rate=rate, realtime=realtime, runtime=runtime,
         audio_s_per_line=round(statistics.mean(_audio(samples[-1]).values()), 1),
@@ -330,7 +338,8 @@ def _result(samples: list["_Sample"], truths, subscriber: _Subscriber, lines: in
         calls_expected=sum(len(t) for t in truths.values()),
         scores_received=len(subscriber.scores), alerts_received=len(subscriber.alerts),
         phrase_alerts_matched=len(alert_delays),
-        alert_delay_ms=_percentiles(alert_delays), score_delay_ms=_percentiles(score_delays),
+        alert_delay_ms=_percentiles(alert_delays), score_delay_ms=_percentiles(_score_delays(subscriber.scores, False)),
+        score_delay_ms_holds=_percentiles(_score_delays(subscriber.scores, True)),
         load_avg=tuple(round(x, 2) for x in os.getloadavg()),
     )
 
@@ -348,7 +357,8 @@ ROWS = (  # (label, field, format)
     ("scores received / calls", None, None),
     ("live alerts received (red, placed on a phrase)", None, None),
     ("live alert delay, phrase end → PUBLISH: p50 / p95 / max", "alert_delay_ms", None),
-    ("score delay, call end known → PUBLISH: p50 / p95 / max", "score_delay_ms", None),
+    ("score delay, call's last speech → PUBLISH: p50 / p95 / max", "score_delay_ms", None),
+    ("… calls with a hold", "score_delay_ms_holds", None),
     ("load average at the end (1, 5, 15 min)", "load_avg", None),
 )
 

@@ -26,6 +26,14 @@ agent starts inside customer speech), `silences` (every gap between speech of ei
 [{customer_end, agent_start, latency_s}], `last_speaker`, `level_dbfs` (a normal turn's active
 level per side), `voices`, `headset`, `rate`, `duration`, `seed`, `scenario`.
 
+`holds` [{start, end, music}]: a `Hold` in the turns (scenarios `hold`, `hold_music`: one hold
+of 10–120 s, the agent's hold and resume phrases in half of them) runs from the end of the
+speech before it to the next turn; music-on-hold is a quiet tonal melody on the customer
+channel. `line` is the customer line's noise (what a new caller changes).
+`generate_sequence` puts calls back to back on one line, with after-call gaps, a new caller's
+line (or the same one) and an idle or still-open customer channel in the gaps; its truth has
+each call's bounds and holds.
+
 Named scenarios (`SCENARIOS`) fix the turn structure; the seed picks voices, pitches, levels
 and noise, so one name still yields many different calls. `random` builds the whole call from
 the seed.
@@ -72,6 +80,11 @@ UNUSABLE_VARIANTS = frozenset({
     "whisper", "whisperf", "announcer", "Andrea", "antonio", "Demonic", "Marco", "pedro", "RicishayMax2", "RicishayMax3",
     "robosoft", "robosoft2", "robosoft3", "robosoft4", "robosoft5", "robosoft7", "UniRobot", "anika", "anikaRobot",
 })
+MUSIC_BELOW_DB = 18.0  # music-on-hold level under the customer's speech level (a far-end leak, quiet)
+MUSIC_INSET_S = 0.4  # the music starts this long after the hold begins and stops this long before it ends
+MUSIC_NOTE_S = (0.18, 0.6)  # length of one note of the melody
+MUSIC_SCALE_HZ = (262.0, 294.0, 330.0, 392.0, 440.0, 523.0, 587.0, 659.0)  # C major pentatonic, two octaves
+IDLE_DBFS = -90.0  # a channel with no call on it: the interface's own noise
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _MARKUP = re.compile(r"\[([^\]]+)\]|<([^>]+)>")
 
@@ -96,9 +109,21 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """The agent puts the customer on hold: nobody speaks for `duration_s` (from the end of the
+    speech before it to the start of the next turn). `music`: music-on-hold on the customer
+    channel meanwhile (a tonal melody MUSIC_BELOW_DB under the customer's speech level, from
+    MUSIC_INSET_S after the hold starts to as long before it ends); otherwise the customer's
+    line noise goes on alone."""
+
+    duration_s: float
+    music: bool = False
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
-    turns: tuple[Turn, ...]
+    turns: tuple[Turn | Hold, ...]
     agent_voice: synth.Voice = synth.Voice("f3", 175, 55)
     customer_voice: synth.Voice = synth.Voice("m3", 175, 40)
     agent_level_dbfs: float = -26.0  # active speech level of a normal turn
@@ -306,16 +331,24 @@ def render(scn: Scenario, sample_rate: int = 8000, seed: int = 0, dead_air_min_s
     rng = np.random.default_rng(seed)
     voices = {"agent": scn.agent_voice, "customer": scn.customer_voice}
     levels = {"agent": scn.agent_level_dbfs, "customer": scn.customer_level_dbfs}
-    clips, placed = [], []
+    clips, placed, holds = [], [], []
     floor_free = scn.lead_s  # latest end of any speech so far
     side_free = {side: float("-inf") for side in SIDES}  # end of each side's last turn
+    hold: Hold | None = None  # a hold waiting for the turn that ends it
     for turn in scn.turns:
+        if isinstance(turn, Hold):
+            if hold is not None or not placed:
+                raise ValueError("a hold comes after a turn and before another, one at a time")
+            hold = turn
+            continue
         if turn.side not in SIDES:
             raise ValueError(f"turn side must be one of {SIDES}, not {turn.side!r} (turn {turn.text!r})")
         audio, marks = _synth_turn(turn, voices[turn.side], sample_rate, levels[turn.side])
         # a side cannot overlap itself, and its next turn is a new turn only after a real pause;
-        # starts land on whole samples so the truth matches the audio
-        start = max(floor_free + turn.gap_s, side_free[turn.side] + MIN_TURN_PAUSE_S, scn.lead_s)
+        # starts land on whole samples so the truth matches the audio; the turn after a hold
+        # starts when the hold is over
+        start = (floor_free + hold.duration_s if hold is not None
+                 else max(floor_free + turn.gap_s, side_free[turn.side] + MIN_TURN_PAUSE_S, scn.lead_s))
         i0 = int(round(start * sample_rate))
         start = i0 / sample_rate
         end = start + len(audio) / sample_rate
@@ -326,8 +359,13 @@ def render(scn: Scenario, sample_rate: int = 8000, seed: int = 0, dead_air_min_s
             "gain_db": turn.gain_db,
             "marks": [{"kind": k, "text": txt, "start": round(start + s, 4), "end": round(start + e, 4)} for k, txt, s, e in marks],
         })
+        if hold is not None:
+            holds.append({"start": floor_free, "end": start, "music": hold.music})
+            hold = None
         floor_free = max(floor_free, end)
         side_free[turn.side] = end
+    if hold is not None:
+        raise ValueError("a hold must be followed by a turn")
     n = int(round((floor_free + scn.tail_s) * sample_rate))
     channels = {side: np.zeros(n, np.float32) for side in SIDES}
     for side, i0, audio in clips:
@@ -338,12 +376,45 @@ def render(scn: Scenario, sample_rate: int = 8000, seed: int = 0, dead_air_min_s
         scale = min(1.0, PEAK_MAX / max(float(np.abs(x).max()), 1e-9))
         x *= scale
         levels[side] += float(20 * np.log10(scale))
+    for h in holds:
+        if h["music"]:
+            i0 = int(round((h["start"] + MUSIC_INSET_S) * sample_rate))
+            music = _melody(h["end"] - h["start"] - 2 * MUSIC_INSET_S, sample_rate, levels["customer"] - MUSIC_BELOW_DB, rng)
+            channels["customer"][i0 : i0 + len(music)] += music
     if scn.headset:
         sos = signal.butter(4, HEADSET_BAND_HZ, btype="bandpass", fs=sample_rate, output="sos")
         channels = {side: signal.sosfilt(sos, x).astype(np.float32) for side, x in channels.items()}
     stereo = np.stack([channels[side] + _line_noise(n, sample_rate, scn, rng) for side in SIDES], axis=1)
     pcm = np.clip(np.round(stereo * 32768.0), -32768, 32767).astype(np.int16)
-    return pcm, _truth(scn, sample_rate, seed, n / sample_rate, placed, levels, dead_air_min_s)
+    truth = _truth(scn, sample_rate, seed, n / sample_rate, placed, levels, dead_air_min_s)
+    truth["holds"] = [{"start": round(h["start"], 4), "end": round(h["end"], 4), "music": h["music"]} for h in holds]
+    truth["line"] = line_of(scn)
+    return pcm, truth
+
+
+def line_of(scn: Scenario) -> dict[str, Any]:
+    """The customer line's conditions (what a new caller changes): noise, hum, band-limit."""
+    return {"noise_dbfs": scn.noise_dbfs, "hum_dbfs": scn.hum_dbfs, "hum_hz": scn.hum_hz, "headset": scn.headset}
+
+
+def _melody(seconds: float, rate: int, level_dbfs: float, rng: np.random.Generator) -> np.ndarray:
+    """Music-on-hold: notes of a pentatonic melody (a tone and two softer harmonics, each note
+    faded in and out over 20 ms), at `level_dbfs` RMS; no speech in it."""
+    out, n_total = [], int(seconds * rate)
+    fade = int(0.02 * rate)
+    while sum(len(x) for x in out) < n_total:
+        f0 = float(rng.choice(MUSIC_SCALE_HZ))
+        t = np.arange(int(rng.uniform(*MUSIC_NOTE_S) * rate)) / rate
+        note = sum(a * np.sin(2 * np.pi * k * f0 * t) for k, a in ((1, 1.0), (2, 0.4), (3, 0.2)))
+        env = np.ones(len(t))
+        env[:fade] = np.linspace(0, 1, fade)
+        env[-fade:] = np.linspace(1, 0, fade)
+        out.append(note * env)
+    x = np.concatenate(out)[:n_total] if out else np.zeros(0)
+    if not len(x):
+        return x.astype(np.float32)
+    x *= 10 ** (level_dbfs / 20) / np.sqrt(np.mean(x**2))
+    return x.astype(np.float32)
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -528,7 +599,27 @@ def _random(rng) -> tuple[Turn, ...]:
     return tuple(turns)
 
 
-SCENARIOS: dict[str, Callable[[np.random.Generator], tuple[Turn, ...]]] = {
+HOLD_S = (10.0, 120.0)  # the holds the generator places
+HOLD_PHRASES = ("[请您稍等]，我帮您查询一下",)  # the agent puts the customer on hold
+RESUME_PHRASES = ("[让您久等了]", "[感谢您的耐心等待]", "[让您久等了]，[感谢您的耐心等待]")
+
+
+def _hold(rng, music: bool) -> tuple[Turn | Hold, ...]:
+    """A call with one hold of HOLD_S, silent or with music; the agent announces it and thanks
+    the customer for waiting in half the calls (drawn from the seed), else says other words."""
+    spoken = rng.random() < 0.5
+    return (
+        Turn("agent", str(rng.choice(_GREETINGS))),
+        Turn("customer", str(rng.choice(_CUSTOMER_LINES[:4])), 0.5),
+        Turn("agent", str(rng.choice(HOLD_PHRASES)) if spoken else "好的，我看一下", 0.6),
+        Hold(float(rng.uniform(*HOLD_S)), music),
+        Turn("agent", (str(rng.choice(RESUME_PHRASES)) + "，" if spoken else "") + str(rng.choice(_AGENT_LINES[3:8])), 0.0),
+        Turn("customer", str(rng.choice(("好的，谢谢", "那我等你们的电话", "没有了"))), 0.5),
+        Turn("agent", str(rng.choice(_CLOSINGS)), 0.5),
+    )
+
+
+SCENARIOS: dict[str, Callable[[np.random.Generator], tuple[Turn | Hold, ...]]] = {
     "polite": _polite,
     "rude": _rude,
     "busy": _busy,
@@ -538,6 +629,8 @@ SCENARIOS: dict[str, Callable[[np.random.Generator], tuple[Turn, ...]]] = {
     "fast": _fast,
     "drawn_out": _drawn_out,
     "random": _random,
+    "hold": functools.partial(_hold, music=False),
+    "hold_music": functools.partial(_hold, music=True),
 }
 
 
@@ -562,6 +655,80 @@ def generate_call(
     """
     scn = scenario(scenario_name, seed, **overrides) if isinstance(scenario_name, str) else scenario_name
     return render(scn, sample_rate, seed, dead_air_min_s)
+
+
+# --------------------------------------------------------------------------- back-to-back calls
+
+LINE_CHANGE_DB = (6.0, 14.0)  # a new caller's line noise floor moves by this much, up or down
+NOISE_DBFS = (-74.0, -50.0)  # where a line's noise floor may lie
+GAP_LINES = ("idle", "open")
+
+
+def new_caller_line(prev: Scenario, rng: np.random.Generator) -> dict[str, Any]:
+    """A new caller's line: the noise floor 6–14 dB away from the previous caller's, and hum
+    and band-limit drawn again (so the colour may change too)."""
+    for _ in range(100):
+        floor = prev.noise_dbfs + float(rng.choice([-1, 1]) * rng.uniform(*LINE_CHANGE_DB))
+        if NOISE_DBFS[0] <= floor <= NOISE_DBFS[1]:
+            break
+    return {"noise_dbfs": floor, "hum_dbfs": float(rng.uniform(-70, -58)) if rng.random() < 0.5 else None,
+            "hum_hz": float(rng.choice([50.0, 60.0])), "headset": bool(rng.random() < 0.5)}
+
+
+def generate_sequence(calls: list[tuple[str, int]], gaps_s: list[float], sample_rate: int = 8000,
+                      new_line: bool = True, gap_line: str = "idle", seed: int = 0,
+                      dead_air_min_s: float = 3.0) -> tuple[np.ndarray, dict]:
+    """Back-to-back calls on one line: (int16 array (n, 2), truth).
+
+    `calls`: (scenario name, seed) of each call in turn; `gaps_s[i]`: the after-call gap between
+    call i and i + 1 (the agent's wrap-up: nobody on the line speaks). `new_line`: each next
+    caller's line noise changes (new_caller_line); False: every call has the first call's line
+    (same floor, colour and band-limit, a new noise draw). `gap_line`: what the customer channel
+    carries in the gap: "idle", the interface's own noise (IDLE_DBFS: the caller hung up and
+    no call is connected), or "open", the last caller's line noise going on (a line that stays
+    connected between calls).
+
+    Truth: `calls` [{start, end (the call's audio in the stream), first_speech, last_speech,
+    holds [{start, end, music}], line, scenario, seed}], times in s from the stream's start;
+    `gaps` [{start, end, line_changed}] between calls' speech; `rate`, `duration`, `gap_line`.
+    """
+    if len(gaps_s) != len(calls) - 1:
+        raise ValueError(f"{len(calls)} calls need {len(calls) - 1} gaps, not {len(gaps_s)}")
+    if gap_line not in GAP_LINES:
+        raise ValueError(f"gap_line must be one of {GAP_LINES}, not {gap_line!r}")
+    rng = np.random.default_rng(seed)
+    parts, out_calls, t = [], [], 0.0
+    prev: Scenario | None = None
+    for k, (name, call_seed) in enumerate(calls):
+        scn = scenario(name, call_seed)
+        if prev is not None:
+            scn = dataclasses.replace(scn, **(new_caller_line(prev, rng) if new_line else line_of(prev)))
+        pcm, truth = render(scn, sample_rate, call_seed, dead_air_min_s)
+        speech = [x for side in SIDES for seg in truth["segments"][side] for x in seg]
+        out_calls.append({
+            "start": round(t, 4), "end": round(t + truth["duration"], 4),
+            "first_speech": round(t + min(speech), 4), "last_speech": round(t + max(speech), 4),
+            "holds": [{**h, "start": round(t + h["start"], 4), "end": round(t + h["end"], 4)} for h in truth["holds"]],
+            "line": truth["line"], "scenario": name, "seed": call_seed,
+        })
+        parts.append(pcm)
+        t += truth["duration"]
+        if k < len(gaps_s):
+            n = int(round(gaps_s[k] * sample_rate))
+            gap = np.zeros((n, 2), np.float32)
+            for i, side in enumerate(SIDES):
+                if side == "customer" and gap_line == "idle":
+                    gap[:, i] = rng.standard_normal(n) * 10 ** (IDLE_DBFS / 20)
+                else:
+                    gap[:, i] = _line_noise(n, sample_rate, scn, rng)
+            parts.append(np.clip(np.round(gap * 32768.0), -32768, 32767).astype(np.int16))
+            t += n / sample_rate
+        prev = scn
+    gaps = [{"start": a["last_speech"], "end": b["first_speech"], "line_changed": new_line}
+            for a, b in zip(out_calls, out_calls[1:])]
+    pcm = np.concatenate(parts)
+    return pcm, {"schema": "callqa.gencall-sequence/1", "rate": sample_rate, "duration": round(len(pcm) / sample_rate, 4),
+                 "gap_line": gap_line, "calls": out_calls, "gaps": gaps}
 
 
 def main(argv: list[str] | None = None) -> int:
