@@ -15,7 +15,7 @@ from edge.ops.tap import WavInput
 from edge.sources import SourceEnd, SourceError, SourceFlag
 from edge.sources.capture import DeviceLost, LineTap, capture_frames, check_taps
 from edge.sources.replay import replay_source
-from edge.sources.wav import load_recording, wav_source
+from edge.sources.wav import load_recording, open_streamed, wav_source
 
 
 def tone(rate: int, seconds: float, hz: float, level: float = 0.5) -> np.ndarray:
@@ -172,6 +172,24 @@ def test_replay_feeds_a_folder_as_one_stream_with_idle_gaps(tmp_path):
     assert np.allclose(np.diff(times), 0.25)  # one continuous clock, no gaps, no overlaps
     silent = [f for f in frames if 1.0 <= f.t < 3.0]
     assert all(not f.agent.any() for f in silent)
+
+
+@pytest.mark.parametrize("mono, rate", [(False, 8000), (True, 16000), (False, 11025)])
+def test_replay_reads_a_file_as_it_plays_sample_for_sample_what_the_whole_file_holds(tmp_path, mono, rate):
+    x = stereo(rate, 2.3)
+    write(tmp_path / "a.wav", rate, x[:, 0] if mono else x, "int16")
+    whole = load_recording(tmp_path / "a.wav", 8000)
+    streamed = [f for f in replay_source(tmp_path, "l1", 8000, ChannelMap(), 0.3, gap_s=0.0, realtime=False)
+                if isinstance(f, Frame)]
+    assert np.array_equal(np.concatenate([f.agent for f in streamed]), whole.agent)
+    if mono:
+        assert all(f.customer is None for f in streamed)
+    else:
+        assert np.array_equal(np.concatenate([f.customer for f in streamed]), whole.customer)
+    if rate == 8000:  # already at the working rate: read block by block
+        assert open_streamed(tmp_path / "a.wav", 8000).duration == pytest.approx(whole.duration)
+    else:  # resampled: read whole
+        assert open_streamed(tmp_path / "a.wav", 8000) is None
 
 
 def test_replay_in_real_time_paces_blocks_to_the_clock(tmp_path):

@@ -17,7 +17,7 @@ import numpy as np
 from edge.config import ChannelMap
 from edge.events import Frame
 from edge.sources import SourceEnd, SourceError, SourceItem
-from edge.sources.wav import Recording, load_recording, recording_items
+from edge.sources.wav import Recording, StreamedRecording, load_recording, open_streamed, recording_items
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,16 @@ def recordings_in(folder: Path) -> list[Path]:
     return files
 
 
-def _silence(like: Recording, seconds: float) -> Recording:
+def _silence(like: Recording | StreamedRecording, seconds: float) -> Recording:
     n = int(round(seconds * like.sample_rate))
     z = np.zeros(n, np.int16)
     return Recording(like.path, like.sample_rate, z, None if like.customer is None else z)
+
+
+def _items(part: Recording | StreamedRecording, line: str, block_s: float, t0: float) -> Iterator[SourceItem]:
+    if isinstance(part, StreamedRecording):
+        return part.items(line, block_s, t0)
+    return recording_items(part, line, block_s, t0)
 
 
 def replay_source(
@@ -54,12 +60,12 @@ def replay_source(
     started = clock()
     for path in recordings_in(folder):
         try:
-            rec = load_recording(path, sample_rate, channels)
+            rec = open_streamed(path, sample_rate, channels) or load_recording(path, sample_rate, channels)
         except SourceError as e:
             log.error("replay %s: skipped: %s", line, e)
             continue
         for part in (rec, _silence(rec, gap_s)):
-            for frame in recording_items(part, line, block_s, t0=t):
+            for frame in _items(part, line, block_s, t):
                 if realtime and isinstance(frame, Frame):  # handed on once its last sample is heard, as a card does
                     ahead = frame.t + frame.duration - (clock() - started)
                     if ahead > 0:

@@ -185,17 +185,86 @@ def read_channels(path: Path | str, sample_rate: int) -> Channels:
 def load_recording(path: Path | str, sample_rate: int, channels: ChannelMap = ChannelMap()) -> Recording:
     """Read `path`, pick the mapped channels, resample to `sample_rate`."""
     raw = read_channels(path, sample_rate)
-    path, n_ch = raw.path, raw.samples.shape[1]
+    agent, customer = _mapped(raw.path, raw.samples.shape[1], channels)
+    return Recording(raw.path, sample_rate, np.ascontiguousarray(raw.samples[:, agent]),
+                     None if customer is None else np.ascontiguousarray(raw.samples[:, customer]), raw.truncated)
+
+
+@dataclass(frozen=True)
+class StreamedRecording:
+    """A 16-bit PCM file already at the working rate, read block by block as it plays: a
+    replay line holds one block of it, not the whole call (a 3-minute stereo call at 16 kHz
+    is 11 MB, eight replay lines of them most of the box's memory budget)."""
+
+    path: Path
+    sample_rate: int
+    start: int  # offset of the first audio byte
+    n_frames: int
+    n_channels: int
+    agent: int  # channel index
+    customer: int | None
+
+    @property
+    def duration(self) -> float:
+        return self.n_frames / self.sample_rate
+
+    def items(self, line: str, block_s: float, t0: float = 0.0) -> Iterator[Frame]:
+        n = max(1, int(round(block_s * self.sample_rate)))
+        try:
+            f = self.path.open("rb")
+        except OSError as e:
+            raise SourceError(f"{self.path}: cannot be read any more ({e.strerror})") from None
+        with f:
+            f.seek(self.start)
+            for i in range(0, self.n_frames, n):
+                want = min(n, self.n_frames - i)
+                data = f.read(want * 2 * self.n_channels)
+                block = np.frombuffer(data[: len(data) - len(data) % (2 * self.n_channels)], "<i2")
+                block = block.reshape(-1, self.n_channels)
+                if len(block) < want:  # the file shrank while it played: what is left of it is the end
+                    log.warning("%s: ended %.1f s early while replaying (the file changed)", self.path,
+                                (self.n_frames - i - len(block)) / self.sample_rate)
+                if not len(block):
+                    return
+                yield Frame(line=line, t=t0 + i / self.sample_rate, sample_rate=self.sample_rate,
+                            agent=block[:, self.agent].astype(np.int16),
+                            customer=None if self.customer is None else block[:, self.customer].astype(np.int16))
+                if len(block) < want:
+                    return
+
+
+_PCM, _EXTENSIBLE = 1, 0xFFFE  # WAVE format tags
+
+
+def open_streamed(path: Path | str, sample_rate: int, channels: ChannelMap = ChannelMap()) -> StreamedRecording | None:
+    """`path` as a StreamedRecording when it is intact little-endian 16-bit PCM at
+    `sample_rate`; None for anything else (load_recording reads, converts and resamples it)."""
+    path = Path(path)
+    chunk = _data_chunk(path) if path.is_file() else None
+    if chunk is None or chunk.missing or chunk.endian != "<" or chunk.rate != sample_rate:
+        return None
+    tag, n_ch, _, _, _, bits = struct.unpack("<HHIIHH", chunk.fmt[:16])
+    if tag not in (_PCM, _EXTENSIBLE) or bits != 16 or n_ch == 0 or chunk.block_align != 2 * n_ch:
+        return None
+    if tag == _EXTENSIBLE and (len(chunk.fmt) < 26 or struct.unpack("<H", chunk.fmt[24:26])[0] != _PCM):
+        return None  # an extensible header whose sub-format is not PCM
+    n_frames = chunk.declared // chunk.block_align
+    if n_frames == 0:
+        return None  # load_recording says the file holds no audio
+    agent, customer = _mapped(path, n_ch, channels)
+    return StreamedRecording(path, sample_rate, chunk.start, n_frames, n_ch, agent, customer)
+
+
+def _mapped(path: Path, n_ch: int, channels: ChannelMap) -> tuple[int, int | None]:
+    """(agent channel, customer channel or None when mono), or SourceError naming the file."""
     if channels.agent >= n_ch:
         raise SourceError(f"{path}: channel map asks for agent channel {channels.agent}, file has {n_ch} channel(s)")
-    customer = None
     if n_ch == 1 or channels.customer is None:
         log.warning("%s: mono recording: only the agent side is scored, two-sided metrics are unavailable", path)
-    elif channels.customer >= n_ch:
+        return channels.agent, None
+    if channels.customer >= n_ch:
         raise SourceError(f"{path}: channel map asks for customer channel {channels.customer}, file has {n_ch} channel(s)")
-    else:
-        customer = np.ascontiguousarray(raw.samples[:, channels.customer])
-    return Recording(path, sample_rate, np.ascontiguousarray(raw.samples[:, channels.agent]), customer, raw.truncated)
+    return channels.agent, channels.customer
 
 
 def frames_of(rec: Recording, line: str, block_s: float, t0: float = 0.0) -> Iterator[Frame]:
