@@ -140,6 +140,7 @@ class SideVad:
         self._energy = _Energy(sample_rate)
         self._last_end = 0.0  # end of the last finished segment: the next one starts after it
         self.heard_until = 0.0  # stream time up to which every frame has been judged
+        self._end_asked: tuple[tuple, float] | None = None  # speech_end's last answer, by (segment, its end, heard_until)
 
     @property
     def speaking_since(self) -> float | None:
@@ -197,6 +198,14 @@ class SideVad:
     def speech_end(self, seg: "_Open", before: float = np.inf) -> float:
         """Where the speech of a segment really ended: webrtcvad's overhang taken off, then
         moved to the last loud 10 ms step near there (and before the next speech, if any)."""
+        if before == np.inf:  # asked several times per block by the pipeline: kept until the audio moves on
+            key = (seg, seg.last_voiced, self.heard_until)
+            if self._end_asked is None or self._end_asked[0] != key:
+                self._end_asked = (key, self._speech_end(seg, before))
+            return self._end_asked[1]
+        return self._speech_end(seg, before)
+
+    def _speech_end(self, seg: "_Open", before: float) -> float:
         trimmed = min(seg.last_voiced - self._overhang, before)
         end = self._energy.offset(trimmed - 0.1, min(self.heard_until, seg.last_voiced + 0.1, before), trimmed)
         return max(seg.start + self._frame_s, end)
