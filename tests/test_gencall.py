@@ -214,3 +214,10 @@ def test_back_to_back_calls_keep_their_own_truth_and_line(new_line):
     c = truth["calls"]
     gap = pcm[int((c[0]["end"] + 0.5) * 8000) : int((c[1]["start"] - 0.5) * 8000), 1].astype(np.float64) / 32768
     assert 10 * np.log10(np.mean(gap**2) + 1e-20) < -85
+
+
+def test_a_hold_is_in_the_truths_holds_not_its_dead_air():
+    _, truth = generate_call("hold", 8000, seed=4)
+    [hold] = truth["holds"]
+    assert [hold["start"], hold["end"]] in truth["silences"]
+    assert [hold["start"], hold["end"]] not in truth["dead_air"]

@@ -7,7 +7,7 @@ returns stereo int16 audio with a truth dict measured from what it placed:
 
 - every turn is synthesised, trimmed to its active region (synth.trim_silence) and placed at a
   known sample, so per-side speech segments are honest speech bounds;
-- overtalk, interruptions, dead air, response latencies, talk time and the last speaker are
+- overtalk, interruptions, dead air (holds aside), response latencies, talk time and the last speaker are
   derived from those segments;
 - a turn is speech of one side between pauses of at least MIN_TURN_PAUSE_S: the generator
   starts a side's turn no sooner than that after the side's previous turn ended, so each
@@ -388,6 +388,9 @@ def render(scn: Scenario, sample_rate: int = 8000, seed: int = 0, dead_air_min_s
     pcm = np.clip(np.round(stereo * 32768.0), -32768, 32767).astype(np.int16)
     truth = _truth(scn, sample_rate, seed, n / sample_rate, placed, levels, dead_air_min_s)
     truth["holds"] = [{"start": round(h["start"], 4), "end": round(h["end"], 4), "music": h["music"]} for h in holds]
+    # a hold is the customer kept waiting, not dead air
+    truth["dead_air"] = [g for g in truth["dead_air"]
+                         if not any(abs(g[0] - h["start"]) < 1e-3 and abs(g[1] - h["end"]) < 1e-3 for h in truth["holds"])]
     truth["line"] = line_of(scn)
     return pcm, truth
 
