@@ -109,6 +109,9 @@ class CallerLine:
         self._blocks: list[np.ndarray] = []  # its frames' rows [level, band levels…]
         self._rest = np.zeros(0, np.float32)  # samples short of a whole frame, carried to the next block
         self._speech_levels: list[float] = []  # the customer's speech segments of the call so far
+        # the line before the silence in progress, (span, fingerprint): asked on every block of a
+        # silence by hung_up, and the frames of that span, all in the past, no longer change
+        self._before_silence: tuple[tuple[float, float], LineFingerprint | None] | None = None
 
     # ---------------------------------------------------------------- input
 
@@ -121,8 +124,9 @@ class CallerLine:
         if k == 0:
             return
         frames = x[: k * self._n].reshape(k, self._n)
-        power = np.abs(np.fft.rfft(frames, axis=1)) ** 2 / self._n**2
-        level = np.mean(frames.astype(np.float64) ** 2, axis=1)
+        spectrum = np.fft.rfft(frames, axis=1)
+        power = (spectrum.real**2 + spectrum.imag**2) / self._n**2
+        level = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / self._n
         self._starts.append(start)
         self._blocks.append(_db(np.column_stack((level, power @ self._bands))).astype(np.float32))
         old = bisect_left(self._starts, start - self.keep_s)
@@ -188,7 +192,9 @@ class CallerLine:
     def hung_up(self, silence: Gap, now: float) -> bool:
         """The customer channel fell to idle over the last second before `now`, far under the
         call's floor before the silence (`silence.resume` unused: none yet): the caller has gone."""
-        before = self.fingerprint(*silence.reference)
+        if self._before_silence is None or self._before_silence[0] != silence.reference:
+            self._before_silence = (silence.reference, self.fingerprint(*silence.reference))
+        before = self._before_silence[1]
         idle = self.fingerprint(now - 1.0, now)
         return before is not None and idle is not None and idle.floor_db <= before.floor_db - HUNG_UP_BELOW_DB
 
