@@ -51,6 +51,11 @@ HOLD_PHRASE_BEFORE_S = 5.0  # a hold phrase ending this long before the silence 
 AT_RESUME_S = 0.5  # a phrase starting this long before the resumed speech is still at the resume (VAD onset)
 
 
+def _floor(rows: np.ndarray) -> float:
+    """The noise floor (dB) of frame rows [level, bands…]: FLOOR_PERCENTILE of their levels."""
+    return float(np.percentile(rows[:, 0], FLOOR_PERCENTILE))
+
+
 @dataclass(frozen=True)
 class LineFingerprint:
     floor_db: float
@@ -157,7 +162,7 @@ class CallerLine:
         rows = self._rows(t0, t1, speech)
         if len(rows) < MIN_FRAMES:
             return None
-        floor = float(np.percentile(rows[:, 0], FLOOR_PERCENTILE))
+        floor = _floor(rows)
         quiet = rows[rows[:, 0] <= floor + QUIET_ABOVE_FLOOR_DB, 1:]
         bands = _db(np.mean(10 ** (quiet.astype(np.float64) / 10), axis=0))
         return LineFingerprint(round(floor, 2), tuple(round(float(b), 2) for b in bands - bands.mean()))
@@ -195,8 +200,10 @@ class CallerLine:
         if self._before_silence is None or self._before_silence[0] != silence.reference:
             self._before_silence = (silence.reference, self.fingerprint(*silence.reference))
         before = self._before_silence[1]
-        idle = self.fingerprint(now - 1.0, now)
-        return before is not None and idle is not None and idle.floor_db <= before.floor_db - HUNG_UP_BELOW_DB
+        if before is None:
+            return False
+        idle = self._rows(now - 1.0, now)  # only its floor: asked on every block of a silence
+        return len(idle) >= MIN_FRAMES and round(_floor(idle), 2) <= before.floor_db - HUNG_UP_BELOW_DB
 
     def resumed(self, gap: Gap, now: float, hits: Sequence[KeywordHit],
                 speech: Sequence[tuple[float, float]]) -> Resume | None:
